@@ -1,0 +1,45 @@
+# The two commands users run: `make demo` and `make test`. Both go through `make install`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+AF2_VENV := .venv-airflow2
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+STAGE ?= migrate
+DEMO_ONCE ?=
+PYTEST_ARGS ?=
+
+.PHONY: install install-airflow2 demo test lint format bench clean uv
+
+uv:
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+
+$(VENV)/.installed: pyproject.toml | uv
+	@test -x $(VENV)/bin/python || $(UV) venv --quiet --python 3.11 $(VENV)
+	$(UV) pip install --quiet --python $(VENV)/bin/python -e '.[dev]'
+	@touch $@
+
+$(AF2_VENV)/.installed: pyproject.toml | uv
+	@test -x $(AF2_VENV)/bin/python || $(UV) venv --quiet --python 3.11 $(AF2_VENV)
+	$(UV) pip install --quiet --python $(AF2_VENV)/bin/python 'apache-airflow==2.11.*' -e '.[in-airflow]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+install-airflow2: $(AF2_VENV)/.installed
+
+demo: install
+	$(VENV)/bin/python -m example_project.demo --stage $(STAGE) $(if $(DEMO_ONCE),--once,)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: install install-airflow2 lint
+	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) $(AF2_VENV) .demo

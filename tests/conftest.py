@@ -1,0 +1,90 @@
+"""Session fixtures: one real Airflow 3 (and, for the ``airflow2`` tests, one Airflow 2.11) per test session.
+
+The Airflow processes run from the repo's virtual environments (``.venv`` and ``.venv-airflow2``,
+made by ``make install``), on loopback, with SQLite, and are stopped by the fixture that started them.
+Tests that need something missing fail loudly instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from airlift_components.airflow_api import AirflowClient, BasicAuthBackend
+from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME, LocalAirflow
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_DAGS = Path(__file__).resolve().parent / "dags"
+# JWTs of the test Airflow 3 expire quickly so that every long test exercises token renewal.
+JWT_LIFETIME_SECONDS = 20
+
+
+def _airflow_bin(venv: str) -> Path:
+    path = REPO / venv / "bin" / "airflow"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make install` (and `make install-airflow2`) first")
+    return path
+
+
+@pytest.fixture(scope="session")
+def airflow3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAirflow]:
+    """A running Airflow 3 whose DAGs folder is a copy of ``tests/dags``."""
+    base = tmp_path_factory.mktemp("airflow3")
+    dags = base / "dags"
+    shutil.copytree(TEST_DAGS, dags)
+    airflow = LocalAirflow(
+        _airflow_bin(".venv"),
+        dags,
+        base / "home",
+        extra_env={
+            "AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME": str(JWT_LIFETIME_SECONDS),
+            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        },
+    )
+    airflow.start()
+    try:
+        airflow.wait_for_dags(expected_test_dag_ids())
+        yield airflow
+    finally:
+        airflow.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAirflow]:
+    """A running Airflow 2.11 (from ``.venv-airflow2``) with the same DAGs."""
+    base = tmp_path_factory.mktemp("airflow2")
+    dags = base / "dags"
+    shutil.copytree(TEST_DAGS, dags)
+    airflow = LocalAirflow(_airflow_bin(".venv-airflow2"), dags, base / "home")
+    airflow.start(timeout=240)
+    try:
+        airflow.wait_for_dags(expected_test_dag_ids())
+        yield airflow
+    finally:
+        airflow.stop()
+
+
+def expected_test_dag_ids() -> set[str]:
+    """The DAG ids the files in ``tests/dags`` define (kept in sync by ``tests/dags/_ids.py``)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_test_dag_ids", TEST_DAGS / "_ids.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return set(module.ALL_DAG_IDS)
+
+
+def make_client(airflow: LocalAirflow, **kwargs: object) -> AirflowClient:
+    """A client for a test Airflow with the admin credentials."""
+    return AirflowClient(BasicAuthBackend(airflow.url, ADMIN_USERNAME, ADMIN_PASSWORD), **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["airflow3", pytest.param("airflow2", marks=pytest.mark.airflow2)])
+def any_airflow(request: pytest.FixtureRequest) -> LocalAirflow:
+    """Runs a test once against Airflow 3 and once against Airflow 2."""
+    return request.getfixturevalue(request.param)
