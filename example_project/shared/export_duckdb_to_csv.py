@@ -39,7 +39,9 @@ def export_duckdb_to_csv(args: ExportDuckDbToCsvArgs) -> int:
         raise FileNotFoundError(f"DuckDB database not found at {duckdb_path}")
     csv_path = Path(args.csv_path)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
-    table = ".".join(_quote(part) for part in (args.duckdb_database_name, args.duckdb_schema, args.table_name))
+    table = ".".join(
+        _quote(part) for part in (args.duckdb_database_name, args.duckdb_schema, args.table_name)
+    )
     # Write next to the target and rename, so readers never see a half-written file.
     partial = csv_path.with_name(csv_path.name + ".partial")
     with duckdb.connect(str(duckdb_path)) as con:

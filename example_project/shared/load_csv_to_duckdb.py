@@ -45,9 +45,13 @@ def load_csv_to_duckdb(args: LoadCsvToDuckDbArgs) -> int:
         raise FileNotFoundError(f"CSV file not found at {csv_path}")
     duckdb_path = Path(args.duckdb_path)
     duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-    table = ".".join(_quote(part) for part in (args.duckdb_database_name, args.duckdb_schema, args.table_name))
+    table = ".".join(
+        _quote(part) for part in (args.duckdb_database_name, args.duckdb_schema, args.table_name)
+    )
     with duckdb.connect(str(duckdb_path)) as con:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(args.duckdb_database_name)}.{_quote(args.duckdb_schema)}")
+        con.execute(
+            f"CREATE SCHEMA IF NOT EXISTS {_quote(args.duckdb_database_name)}.{_quote(args.duckdb_schema)}"
+        )
         # CREATE OR REPLACE keeps daily reruns idempotent.
         con.execute(
             f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_csv(?, header = true, names = ?, all_varchar = false)",

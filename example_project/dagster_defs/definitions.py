@@ -1,0 +1,37 @@
+"""The Dagster code location of the tutorial: the stage named by ``AIRLIFT_STAGE`` (default ``migrate``).
+
+    AIRLIFT_STAGE=observe dagster dev -f example_project/dagster_defs/definitions.py
+
+Stages, in tutorial order: peer, peer_with_check, observe, observe_with_partitions, observe_dag_level,
+migrate, migrate_dag_level, migrate_with_check, standalone (see ``stages/``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from dagster import Definitions
+
+STAGES = (
+    "peer",
+    "peer_with_check",
+    "observe",
+    "observe_with_partitions",
+    "observe_dag_level",
+    "migrate",
+    "migrate_dag_level",
+    "migrate_with_check",
+    "standalone",
+)
+DEFAULT_STAGE = "migrate"
+
+
+def load_stage_defs(stage: str) -> Definitions:
+    """The ``defs`` of ``stages/<stage>.py``; raises ``ValueError`` for an unknown stage."""
+    if stage not in STAGES:
+        raise ValueError(f"Unknown stage {stage!r}; choose one of: {', '.join(STAGES)}")
+    return importlib.import_module(f"example_project.dagster_defs.stages.{stage}").defs
+
+
+defs = load_stage_defs(os.environ.get("AIRLIFT_STAGE") or DEFAULT_STAGE)
