@@ -42,6 +42,7 @@ def airflow3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAirflow]
         base / "home",
         extra_env={
             "AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME": str(JWT_LIFETIME_SECONDS),
+            "AIRFLOW__API_AUTH__JWT_LEEWAY": "0",
             "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
         },
     )

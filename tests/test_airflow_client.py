@@ -29,7 +29,7 @@ def test_detects_api_dialect(any_airflow: LocalAirflow) -> None:
 
 def test_lists_every_dag_with_paging_not_one_request_per_dag(any_airflow: LocalAirflow) -> None:
     client = make_client(any_airflow, page_size=100)
-    client.api_version  # detection is not part of the listing's cost
+    assert client.api_version  # detection is not part of the listing's cost
     before = client.request_count
     dags = client.list_dags()
     requests_made = client.request_count - before
@@ -156,9 +156,9 @@ def test_jwt_is_renewed_after_expiry(airflow3: LocalAirflow) -> None:
 
 
 def test_static_token_backend(airflow3: LocalAirflow) -> None:
-    token = requests.post(f"{airflow3.url}/auth/token", json={"username": "admin", "password": "admin"}).json()[
-        "access_token"
-    ]
+    token = requests.post(
+        f"{airflow3.url}/auth/token", json={"username": "admin", "password": "admin"}
+    ).json()["access_token"]
     client = AirflowClient(TokenAuthBackend(airflow3.url, token))
     assert client.get_dag("simple_chain").dag_id == "simple_chain"
     assert token not in repr(client.auth_backend)

@@ -58,7 +58,9 @@ class AirflowAuthBackend:
         """Called when Airflow answers 401. Return True if the credentials were renewed and a retry makes sense."""
         return False
 
-    def before_request(self, session: requests.Session, api_version: str, timeout: float, verify: Any) -> None:
+    def before_request(
+        self, session: requests.Session, api_version: str, timeout: float, verify: Any
+    ) -> None:
         """Called before every request; lets token backends renew a token that is about to expire."""
 
     def __repr__(self) -> str:
@@ -109,7 +111,9 @@ class BasicAuthBackend(AirflowAuthBackend):
         self._fetch_token(session, timeout, verify)
         return True
 
-    def before_request(self, session: requests.Session, api_version: str, timeout: float, verify: Any) -> None:
+    def before_request(
+        self, session: requests.Session, api_version: str, timeout: float, verify: Any
+    ) -> None:
         if api_version == "v2" and self._token_expiry is not None and time.time() > self._token_expiry:
             self._fetch_token(session, timeout, verify)
 
@@ -161,7 +165,9 @@ class BasicAuthBackend(AirflowAuthBackend):
         session.headers["Authorization"] = f"Bearer {token}"
         expiry = _jwt_expiry(token)
         # Renew a little early (at most 30 s, at most a tenth of the lifetime) so no request races the expiry.
-        self._token_expiry = None if expiry is None else expiry - min(_JWT_EXPIRY_MARGIN_S, 0.1 * (expiry - time.time()))
+        self._token_expiry = (
+            None if expiry is None else expiry - min(_JWT_EXPIRY_MARGIN_S, 0.1 * (expiry - time.time()))
+        )
 
     def __repr__(self) -> str:
         return f"BasicAuthBackend(webserver_url={self._webserver_url!r}, username={self.username!r}, password='***')"

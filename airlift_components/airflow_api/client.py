@@ -187,6 +187,7 @@ class AirflowClient:
         *,
         params: Any = None,
         json: Any = None,
+        headers: dict[str, str] | None = None,
         idempotent: bool,
     ) -> requests.Response:
         url = self.webserver_url + endpoint
@@ -201,7 +202,13 @@ class AirflowClient:
                 with self._count_lock:
                     self.request_count += 1
                 response = session.request(
-                    method, url, params=params, json=json, timeout=self.timeout, verify=self.verify
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    headers=headers,
+                    timeout=self.timeout,
+                    verify=self.verify,
                 )
             except requests.exceptions.SSLError as exc:
                 raise AirflowTLSError(
@@ -269,6 +276,7 @@ class AirflowClient:
         *,
         params: Any = None,
         json: Any = None,
+        headers: dict[str, str] | None = None,
         idempotent: bool | None = None,
     ) -> Any:
         """Send one request to ``endpoint`` (a path like ``/api/v2/dags``) and return the decoded JSON body.
@@ -283,7 +291,7 @@ class AirflowClient:
         while True:
             self.auth_backend.before_request(session, self.api_version, self.timeout, self.verify)
             response = self._send_with_retries(
-                session, method, endpoint, params=params, json=json, idempotent=idempotent
+                session, method, endpoint, params=params, json=json, headers=headers, idempotent=idempotent
             )
             status = response.status_code
             if status == 401 and not refreshed:
@@ -346,12 +354,18 @@ class AirflowClient:
     def _paged_get(self, suffix: str, key: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         offset = 0
         while True:
-            body = self.request("GET", self._path(suffix), params={**params, "limit": self.page_size, "offset": offset})
+            body = self.request(
+                "GET", self._path(suffix), params={**params, "limit": self.page_size, "offset": offset}
+            )
             rows = self._rows(body, key, suffix)
             yield from rows
             offset += len(rows)
             total = body.get("total_entries")
-            if not rows or (total is not None and offset >= total) or (total is None and len(rows) < self.page_size):
+            if (
+                not rows
+                or (total is not None and offset >= total)
+                or (total is None and len(rows) < self.page_size)
+            ):
                 return
 
     def _paged_post(self, suffix: str, key: str, payload: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
@@ -367,7 +381,11 @@ class AirflowClient:
             yield rows
             offset += len(rows)
             total = body.get("total_entries")
-            if not rows or (total is not None and offset >= total) or (total is None and len(rows) < self.page_size):
+            if (
+                not rows
+                or (total is not None and offset >= total)
+                or (total is None and len(rows) < self.page_size)
+            ):
                 return
 
     def _rows(self, body: Any, key: str, suffix: str) -> list[dict[str, Any]]:
@@ -475,7 +493,7 @@ class AirflowClient:
             return {}
         self._get_session()
         with ThreadPoolExecutor(max_workers=max(1, min(self.max_workers, len(dag_ids)))) as pool:
-            return dict(zip(dag_ids, pool.map(self.list_tasks, dag_ids)))
+            return dict(zip(dag_ids, pool.map(self.list_tasks, dag_ids), strict=True))
 
     def get_dag_source(self, dag_id: str) -> str:
         """The Python source of the file that defines ``dag_id``."""
@@ -483,7 +501,9 @@ class AirflowClient:
             body = self.request("GET", self._path(f"/dagSources/{_q(dag_id)}"))
         else:
             token = self.get_dag(dag_id).file_token
-            body = self.request("GET", self._path(f"/dagSources/{token}"))
+            body = self.request(
+                "GET", self._path(f"/dagSources/{token}"), headers={"Accept": "application/json"}
+            )
         return body.get("content", "") if isinstance(body, dict) else str(body)
 
     # ------------------------------------------------------------------ runs and task instances

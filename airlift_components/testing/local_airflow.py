@@ -197,7 +197,9 @@ class LocalAirflow:
             [self.airflow_bin, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
         )
         if result.returncode != 0:
-            raise LocalAirflowError(f"airflow db migrate failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+            raise LocalAirflowError(
+                f"airflow db migrate failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+            )
         if self.major_version == 2:
             subprocess.run(
                 [
