@@ -1,58 +1,465 @@
-"""`make demo`: start a local Airflow 3 on 127.0.0.1:8080 with the example DAGs and show what the client sees."""
+"""`make demo`: the migration tutorial, run for real on this machine.
+
+1. ``dbt parse`` builds the dbt manifest the Dagster definitions read.
+2. Airflow 3 starts on 127.0.0.1:8080 (admin/admin) with a working copy of ``example_project/airflow_dags``
+   under ``.demo/`` (the repository's files are never edited), and ``dagster dev`` on 127.0.0.1:3000
+   with the stage picked by ``--stage`` (default ``migrate``).
+3. ``rebuild_customers_list`` runs in Airflow; the demo waits until Dagster shows its assets materialized.
+4. ``build_dbt_models`` is flipped to ``proxied: True`` (the whole DAG for ``migrate_dag_level``), Airflow
+   reparses, Dagster reloads, and the DAG runs again: now the dbt models run in Dagster.
+5. A table shows, per asset, which side materialized it last and a link to the run.
+
+Both UIs stay up until Ctrl-C; ``--once`` exits after the table. Every process started here runs in
+its own process group and is stopped on exit.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shutil
 import signal
+import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TypeVar
+
+import yaml
 
 from airlift_components.airflow_api import AirflowClient, BasicAuthBackend
+from airlift_components.conventions import (
+    DAG_MAPPINGS_METADATA_KEY,
+    ENV_DAGSTER_URL,
+    ENV_INSTANCE_NAME,
+    PROXY_MARKER_FIELD,
+    RUN_TAG_DAG_ID,
+    TASK_MAPPINGS_METADATA_KEY,
+)
 from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME, LocalAirflow
+from example_project.dagster_defs.definitions import DEFAULT_STAGE, STAGES
+from example_project.dagster_dev import AssetKeyPath, DagsterDev, Materialization
+from example_project.tutorial_env import AIRFLOW_INSTANCE_NAME, DUCKDB_DATABASE_NAME
 
-ROOT = Path(__file__).resolve().parent
-REPO = ROOT.parent
+EXAMPLE_DIR = Path(__file__).resolve().parent
+REPO = EXAMPLE_DIR.parent
+VENV_BIN = REPO / ".venv" / "bin"
+DBT_PROJECT = EXAMPLE_DIR / "dbt"
+DEFS_FILE = EXAMPLE_DIR / "dagster_defs" / "definitions.py"
+
+MAIN_DAG = "rebuild_customers_list"
+DBT_TASK = "build_dbt_models"
+DAG_LEVEL_DAG = "summarize_orders"  # proxied as a whole DAG; Dagster assets only in the migrate stages
+MAPPED_TASK_DAG = "audit_csv_files"  # has a dynamic (mapped) task; peered as a DAG asset
+# What the second run proxies, per stage: a task, the whole DAG, or nothing (no executable assets).
+PROXY_MODE = {
+    "observe": "task",
+    "observe_with_partitions": "task",
+    "migrate": "task",
+    "migrate_with_check": "task",
+    "migrate_dag_level": "dag",
+}
+MIGRATE_STAGES = {"migrate", "migrate_dag_level", "migrate_with_check"}
+STANDALONE_JOB = "__anonymous_asset_job_rebuild_customers_list_schedule"
+
+T = TypeVar("T")
+_STARTED = time.monotonic()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the demo; with ``--once`` exit after printing instead of keeping Airflow up."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--stage", default="migrate")
-    parser.add_argument("--once", action="store_true", help="exit when done instead of waiting for Ctrl-C")
-    parser.add_argument("--port", type=int, default=8080)
-    args = parser.parse_args(argv)
+def progress(message: str) -> None:
+    """One line of progress, with the time since the demo started."""
+    print(f"[demo {time.monotonic() - _STARTED:6.1f}s] {message}", flush=True)
 
-    airflow = LocalAirflow(
-        REPO / ".venv" / "bin" / "airflow",
-        ROOT / "airflow_dags",
-        REPO / ".demo" / "airflow_home",
-        port=args.port,
+
+def wait_for(what: str, check: Callable[[], T | None], *, timeout: float, interval: float = 2.0) -> T:
+    """Call ``check`` until it returns something truthy; print progress every 15 s; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    next_note = time.monotonic() + 15
+    while True:
+        result = check()
+        if result:
+            return result
+        now = time.monotonic()
+        if now > deadline:
+            raise TimeoutError(f"Timed out after {timeout:.0f}s waiting for {what}")
+        if now > next_note:
+            progress(f"... still waiting for {what}")
+            next_note = now + 15
+        time.sleep(interval)
+
+
+@dataclass(frozen=True)
+class DemoPaths:
+    """Everything the demo writes lives under ``workdir`` (``.demo/`` by default)."""
+
+    workdir: Path
+
+    @property
+    def example_dir(self) -> Path:
+        """``TUTORIAL_EXAMPLE_DIR`` of the demo: holds the DAGs working copy and the exported CSVs."""
+        return self.workdir / "example"
+
+    @property
+    def dags_dir(self) -> Path:
+        """The working copy of the DAGs folder that Airflow reads and the demo edits."""
+        return self.example_dir / "example_project" / "airflow_dags"
+
+    @property
+    def airflow_home(self) -> Path:
+        """``AIRFLOW_HOME`` (SQLite database, logs, and the DuckDB file)."""
+        return self.workdir / "airflow_home"
+
+    @property
+    def dagster_home(self) -> Path:
+        """``DAGSTER_HOME``."""
+        return self.workdir / "dagster_home"
+
+    @property
+    def duckdb_path(self) -> Path:
+        """The DuckDB file shared by Airflow tasks, dbt and Dagster assets."""
+        return self.airflow_home / f"{DUCKDB_DATABASE_NAME}.duckdb"
+
+    @property
+    def customers_csv(self) -> Path:
+        """What ``export_customers`` writes."""
+        return self.example_dir / "customers.csv"
+
+
+def prepare_workdir(workdir: Path) -> DemoPaths:
+    """Start from a clean slate under ``workdir`` and copy the DAGs folder into it."""
+    paths = DemoPaths(workdir.resolve())
+    for directory in (paths.example_dir, paths.airflow_home, paths.dagster_home, paths.workdir / "logs"):
+        shutil.rmtree(directory, ignore_errors=True)
+    shutil.copytree(
+        EXAMPLE_DIR / "airflow_dags", paths.dags_dir, ignore=shutil.ignore_patterns("__pycache__")
     )
-    print(f"Starting Airflow 3 on {airflow.url} (user {ADMIN_USERNAME}/{ADMIN_PASSWORD}) ...", flush=True)
-    airflow.start()
+    return paths
+
+
+def demo_env(paths: DemoPaths, *, airflow_url: str, dagster_url: str, stage: str) -> dict[str, str]:
+    """The environment shared by Airflow, ``dagster dev`` and dbt."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    env.update(
+        {
+            "PATH": str(VENV_BIN) + os.pathsep + env.get("PATH", ""),
+            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p),
+            "TUTORIAL_EXAMPLE_DIR": str(paths.example_dir),
+            "TUTORIAL_DBT_PROJECT_DIR": str(DBT_PROJECT),
+            "AIRFLOW_HOME": str(paths.airflow_home),
+            "AIRLIFT_DUCKDB_PATH": str(paths.duckdb_path),
+            "AIRLIFT_AIRFLOW_URL": airflow_url,
+            "AIRLIFT_STAGE": stage,
+            ENV_DAGSTER_URL: dagster_url,
+            ENV_INSTANCE_NAME: AIRFLOW_INSTANCE_NAME,
+        }
+    )
+    return env
+
+
+def build_dbt_manifest(env: dict[str, str]) -> Path:
+    """``dbt parse`` the example project (offline: no packages) and return the manifest path."""
+    result = subprocess.run(
+        [
+            str(VENV_BIN / "dbt"),
+            "parse",
+            "--project-dir",
+            str(DBT_PROJECT),
+            "--profiles-dir",
+            str(DBT_PROJECT),
+        ],
+        cwd=DBT_PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"dbt parse failed:\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
+    return DBT_PROJECT / "target" / "manifest.json"
+
+
+def flip_to_proxied(dags_dir: Path, mode: str) -> None:
+    """Mark ``build_dbt_models`` (``mode="task"``) or the whole DAG (``"dag"``) proxied in the working copy."""
+    state_file = dags_dir / "proxied_state" / f"{MAIN_DAG}.yaml"
+    if mode == "dag":
+        state: dict = {"proxied": True}
+    else:
+        state = yaml.safe_load(state_file.read_text())
+        for task in state["tasks"]:
+            if task["id"] == DBT_TASK:
+                task["proxied"] = True
+    state_file.write_text(yaml.safe_dump(state, sort_keys=False))
+    # Make sure the DAG processor sees a changed file, whatever its change detection.
+    (dags_dir / "dags.py").touch()
+
+
+def proxied_in_airflow(client: AirflowClient, mode: str) -> bool:
+    """Whether Airflow's parsed DAG already reflects the flip."""
+    tasks = client.list_tasks(MAIN_DAG)
+    if mode == "dag":
+        return all(PROXY_MARKER_FIELD in task.template_fields for task in tasks) and len(tasks) == 1
+    return any(task.task_id == DBT_TASK and PROXY_MARKER_FIELD in task.template_fields for task in tasks)
+
+
+def dag_asset_key(dag_id: str) -> AssetKeyPath:
+    """The key of the asset that represents a DAG."""
+    return (AIRFLOW_INSTANCE_NAME, "dag", dag_id)
+
+
+def assets_mapped_to(dagster: DagsterDev, dag_id: str) -> list[AssetKeyPath]:
+    """Keys of the assets mapped to ``dag_id`` (task- or DAG-level), from their definition metadata."""
+    keys = []
+    for key, metadata in dagster.asset_metadata().items():
+        handles = []
+        for label in (TASK_MAPPINGS_METADATA_KEY, DAG_MAPPINGS_METADATA_KEY):
+            if label in metadata:
+                handles.extend(json.loads(metadata[label]))
+        if any(handle.get("dag_id") == dag_id for handle in handles):
+            keys.append(key)
+    return sorted(keys)
+
+
+def materialized_since(
+    dagster: DagsterDev, keys: Sequence[AssetKeyPath], since: float
+) -> dict[AssetKeyPath, Materialization] | None:
+    """The latest materializations if every key has one newer than ``since`` (epoch seconds), else None."""
+    latest = dagster.latest_materializations(keys)
+    if all(key in latest and latest[key].timestamp >= since for key in keys):
+        return latest
+    return None
+
+
+@dataclass(frozen=True)
+class AssetRow:
+    """One line of the final table."""
+
+    asset: str
+    materialized_by: str  # "Airflow" or "Dagster"
+    partition: str | None
+    link: str
+
+
+def describe_materializations(
+    dagster: DagsterDev, keys: Sequence[AssetKeyPath], airflow_url: str
+) -> list[AssetRow]:
+    """Who materialized each asset last: a Dagster run (proxied or scheduled) or Airflow (via the sensor)."""
+    latest = dagster.latest_materializations(keys)
+    runs = dagster.runs([m.run_id for m in latest.values()])
+    rows = []
+    for key in keys:
+        event = latest.get(key)
+        name = "/".join(key)
+        if event is None:
+            rows.append(AssetRow(name, "-", None, "never materialized"))
+            continue
+        run = runs.get(event.run_id)
+        if run is not None:
+            via = f" (proxied from {run.tags[RUN_TAG_DAG_ID]})" if RUN_TAG_DAG_ID in run.tags else ""
+            rows.append(AssetRow(name, "Dagster" + via, event.partition, f"{dagster.url}/runs/{run.run_id}"))
+        else:
+            link = event.metadata.get("airflow/url") or f"{airflow_url}/dags/{key[-1]}"
+            rows.append(AssetRow(name, "Airflow", event.partition, link))
+    return rows
+
+
+def print_table(rows: Sequence[AssetRow]) -> None:
+    """Print the asset table."""
+    width = max([len(row.asset) for row in rows] + [5])
+    by_width = max([len(row.materialized_by) for row in rows] + [15])
+    print()
+    print(f"{'asset':<{width}}  {'materialized by':<{by_width}}  {'partition':<10}  run")
+    print(f"{'-' * width}  {'-' * by_width}  {'-' * 10}  {'-' * 3}")
+    for row in rows:
+        print(
+            f"{row.asset:<{width}}  {row.materialized_by:<{by_width}}  {row.partition or '-':<10}  {row.link}"
+        )
+    print(flush=True)
+
+
+def logical_dates(stage: str) -> tuple[datetime, datetime]:
+    """Logical dates of the two runs: yesterday and today for the partitioned stage, else now-ish."""
+    if stage == "observe_with_partitions":
+        midnight = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        return midnight - timedelta(days=1), midnight
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    return now - timedelta(minutes=1), now
+
+
+def run_dag(client: AirflowClient, dag_id: str, logical_date: datetime | None, timeout: float) -> str:
+    """Trigger a DAG run, wait for it and fail unless it succeeds; return the run id."""
+    run = client.trigger_dag_run(dag_id, logical_date=logical_date)
+    progress(f"Triggered {dag_id} run {run.run_id}; waiting for Airflow ...")
+    finished = wait_for(
+        f"Airflow run {dag_id}/{run.run_id}",
+        lambda: (lambda r: r if r.state in {"success", "failed"} else None)(
+            client.get_dag_run(dag_id, run.run_id)
+        ),
+        timeout=timeout,
+    )
+    if finished.state != "success":
+        failed = [
+            ti.task_id
+            for ti in client.list_task_instances(dag_ids=[dag_id], run_ids=[run.run_id])
+            if ti.state != "success"
+        ]
+        raise RuntimeError(
+            f"Airflow run {dag_id}/{run.run_id} ended {finished.state}; tasks not successful: {failed}"
+        )
+    progress(f"Airflow run {dag_id}/{run.run_id} succeeded")
+    return run.run_id
+
+
+def run_airflow_stages(
+    stage: str, paths: DemoPaths, airflow: LocalAirflow, dagster: DagsterDev, timeout: float
+) -> list[AssetRow]:
+    """Steps 3 to 5 for every stage that peers to Airflow; returns the final table."""
+    client = AirflowClient(BasicAuthBackend(airflow.url, ADMIN_USERNAME, ADMIN_PASSWORD))
+    sensors = dagster.ensure_sensors_running()
+    progress(f"Dagster sensors running: {', '.join(sensors) or 'none'}")
+    main_keys = [dag_asset_key(MAIN_DAG), *assets_mapped_to(dagster, MAIN_DAG)]
+    progress(f"Assets to watch for {MAIN_DAG}: {len(main_keys)}")
+
+    first_date, second_date = logical_dates(stage)
+    started = time.time()
+    run_dag(client, MAPPED_TASK_DAG, None, timeout)
+    run_dag(client, MAIN_DAG, first_date, timeout)
+    progress("Waiting for the sensor to report the Airflow runs as materializations in Dagster ...")
+    wait_for(
+        "Dagster materializations of the first run",
+        lambda: materialized_since(dagster, [*main_keys, dag_asset_key(MAPPED_TASK_DAG)], started),
+        timeout=timeout,
+    )
+    print_table(describe_materializations(dagster, main_keys, airflow.url))
+
+    keys = [*main_keys, dag_asset_key(MAPPED_TASK_DAG)]
+    mode = PROXY_MODE.get(stage)
+    if mode is None:
+        progress(f"Stage {stage} has no executable assets for {MAIN_DAG}: nothing to proxy")
+    else:
+        what = DBT_TASK if mode == "task" else f"the whole {MAIN_DAG} DAG"
+        progress(f"Flipping {what} to proxied in {paths.dags_dir / 'proxied_state' / (MAIN_DAG + '.yaml')}")
+        flip_to_proxied(paths.dags_dir, mode)
+        wait_for(f"Airflow to reparse {MAIN_DAG}", lambda: proxied_in_airflow(client, mode), timeout=timeout)
+        progress("Airflow shows the proxied state; reloading the Dagster code location ...")
+        dagster.reload_locations()
+        started = time.time()
+        run_dag(client, MAIN_DAG, second_date, timeout)
+        wait_for(
+            "Dagster materializations of the second run",
+            lambda: materialized_since(dagster, main_keys, started),
+            timeout=timeout,
+        )
+    if stage in MIGRATE_STAGES:
+        # summarize_orders is proxied as a whole DAG by the repository's own proxied state.
+        summary_keys = [dag_asset_key(DAG_LEVEL_DAG), *assets_mapped_to(dagster, DAG_LEVEL_DAG)]
+        started = time.time()
+        run_dag(client, DAG_LEVEL_DAG, None, timeout)
+        wait_for(
+            f"Dagster materializations of {DAG_LEVEL_DAG}",
+            lambda: materialized_since(dagster, summary_keys, started),
+            timeout=timeout,
+        )
+        keys += summary_keys
+    return describe_materializations(dagster, keys, airflow.url)
+
+
+def run_standalone(dagster: DagsterDev, timeout: float) -> list[AssetRow]:
+    """Decommissioned: no Airflow; run what the Dagster schedule runs, once, now."""
+    progress(f"Launching {STANDALONE_JOB} (the target of rebuild_customers_list_schedule) in Dagster ...")
+    run_id = dagster.launch_job(STANDALONE_JOB)
+    run = dagster.wait_for_run(run_id, timeout=timeout)
+    if run.status != "SUCCESS":
+        raise RuntimeError(f"Dagster run {dagster.url}/runs/{run_id} ended {run.status}")
+    keys = sorted(dagster.asset_metadata())
+    return describe_materializations(dagster, keys, "")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description="Run the Airflow-to-Dagster migration tutorial locally.")
+    parser.add_argument("--stage", default=DEFAULT_STAGE, choices=STAGES, help="Dagster definitions to load")
+    parser.add_argument("--once", action="store_true", help="exit after printing the table")
+    parser.add_argument("--airflow-port", type=int, default=8080)
+    parser.add_argument("--dagster-port", type=int, default=3000)
+    parser.add_argument(
+        "--workdir", type=Path, default=REPO / ".demo", help="where the demo writes everything"
+    )
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds allowed for each wait")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the demo; see the module docstring."""
+    args = parse_args(argv)
+    paths = prepare_workdir(args.workdir)
+    airflow_url = f"http://127.0.0.1:{args.airflow_port}"
+    dagster_url = f"http://127.0.0.1:{args.dagster_port}"
+    env = demo_env(paths, airflow_url=airflow_url, dagster_url=dagster_url, stage=args.stage)
+    progress(f"Stage {args.stage}; everything is written under {paths.workdir}")
+
+    progress("Building the dbt manifest (dbt parse) ...")
+    progress(f"Manifest ready: {build_dbt_manifest(env)}")
+
+    airflow: LocalAirflow | None = None
+    dagster = DagsterDev(
+        VENV_BIN / "dagster",
+        DEFS_FILE,
+        paths.dagster_home,
+        port=args.dagster_port,
+        env=env,
+        working_directory=REPO,
+        log_path=paths.workdir / "logs" / "dagster.log",
+    )
+    # Ctrl-C and SIGTERM both end in the `finally` below.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        airflow.wait_for_dags(["demo_hello"])
-        client = AirflowClient(BasicAuthBackend(airflow.url, ADMIN_USERNAME, ADMIN_PASSWORD))
-        run = client.trigger_dag_run("demo_hello")
-        print(f"Triggered demo_hello run {run.run_id}; waiting ...", flush=True)
-        client.wait_for_dag_run(run.dag_id, run.run_id, timeout=300)
-        print(f"\nAirflow {client.version_info.version} (API {client.api_version}) at {airflow.url}")
-        print(f"{'DAG':<30} {'latest run':<45} state")
-        runs = {r.dag_id: r for r in client.list_dag_runs()}
-        for dag in client.list_dags():
-            latest = runs.get(dag.dag_id)
-            print(f"{dag.dag_id:<30} {latest.run_id if latest else '-':<45} {latest.state if latest else '-'}")
+        if args.stage != "standalone":
+            airflow = LocalAirflow(
+                VENV_BIN / "airflow",
+                paths.dags_dir,
+                paths.airflow_home,
+                port=args.airflow_port,
+                # Only the demo's own triggers create runs: no scheduled run on first parse.
+                extra_env={**env, "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"},
+            )
+            progress(f"Starting Airflow 3 on {airflow.url} (user {ADMIN_USERNAME}/{ADMIN_PASSWORD}) ...")
+            airflow.start(timeout=args.timeout)
+            airflow.wait_for_dags([MAIN_DAG, DAG_LEVEL_DAG, MAPPED_TASK_DAG], timeout=args.timeout)
+            progress("Airflow is up and has parsed the example DAGs")
+        progress(f"Starting dagster dev on {dagster.url} (logs: {dagster.log_path}) ...")
+        dagster.start()
+        dagster.wait_until_loaded(timeout=args.timeout)
+        progress("Dagster code location loaded")
+
+        if airflow is None:
+            rows = run_standalone(dagster, args.timeout)
+        else:
+            rows = run_airflow_stages(args.stage, paths, airflow, dagster, args.timeout)
+        print_table(rows)
+        if paths.customers_csv.exists():
+            lines = paths.customers_csv.read_text().splitlines()
+            progress(f"{paths.customers_csv} has {len(lines) - 1} customers")
+
         if not args.once:
-            print("\nAirflow UI is up; press Ctrl-C to stop.", flush=True)
-            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+            where = f"Airflow {airflow.url}  " if airflow else ""
+            progress(f"UIs are up: {where}Dagster {dagster.url}. Press Ctrl-C to stop.")
             while True:
                 time.sleep(1)
     except KeyboardInterrupt:
         pass
     finally:
-        print("Stopping Airflow ...", flush=True)
-        airflow.stop()
+        progress("Stopping dagster dev and Airflow ...")
+        dagster.stop()
+        if airflow is not None:
+            airflow.stop()
     return 0
 
 
