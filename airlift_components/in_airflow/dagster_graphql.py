@@ -1,0 +1,412 @@
+"""A tiny Dagster GraphQL client for the proxy operators: find assets, launch a run, poll, terminate.
+
+Plain ``requests`` (never dagster). One session per client, a timeout on every call, bounded retries
+with backoff for connection failures and 502/503/504, and named exceptions that never carry the
+session's headers (tokens stay out of logs and exception text).
+
+Example::
+
+    client = DagsterGraphQLClient("http://localhost:3000", requests.Session())
+    node = client.get_asset_node(["my_airflow", "dag", "rebuild_customers_list"])
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from airlift_components.conventions import DAG_ID_METADATA_KEY
+
+#: Dagster run statuses after which a run never changes again.
+FINISHED_RUN_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
+#: The implicit job that can run any selection of assets of a repository.
+IMPLICIT_ASSET_JOB = "__ASSET_JOB"
+
+_RETRIED_STATUS_CODES = frozenset({502, 503, 504})
+
+
+class DagsterGraphQLError(RuntimeError):
+    """Base class: a call to Dagster's GraphQL API failed."""
+
+
+class DagsterUnavailableError(DagsterGraphQLError):
+    """Dagster did not answer (connection refused, timeout, 5xx) within the bounded retries."""
+
+
+class DagsterAuthenticationError(DagsterGraphQLError):
+    """Dagster (or the proxy in front of it) refused the credentials (HTTP 401/403)."""
+
+
+class DagsterQueryError(DagsterGraphQLError):
+    """Dagster answered with GraphQL errors or an error result (a ``PythonError``, ``InvalidSubsetError``...)."""
+
+
+class DagsterAssetNotFoundError(DagsterGraphQLError):
+    """No asset with the given key (or, in the fallback lookup, no DAG asset for the DAG id)."""
+
+
+@dataclass(frozen=True)
+class AssetNode:
+    """What the operator needs from one asset node: its key, where it lives and its metadata."""
+
+    key: tuple[str, ...]
+    repository_name: str
+    location_name: str
+    metadata: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class DagsterRun:
+    """A Dagster run's id, status and tags; times are epoch seconds (None until known)."""
+
+    run_id: str
+    status: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+    start_time: float | None = None
+    end_time: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        """True once the status can no longer change."""
+        return self.status in FINISHED_RUN_STATUSES
+
+
+_ASSET_NODE_FIELDS = """
+  assetKey { path }
+  repository { name location { name } }
+  metadataEntries {
+    label
+    ... on TextMetadataEntry { text }
+    ... on JsonMetadataEntry { jsonString }
+  }
+"""
+_RUN_FIELDS = "runId status startTime endTime tags { key value }"
+
+ASSET_NODE_AND_RUNS_QUERY = f"""
+query AirliftProxyLookup($assetKey: AssetKeyInput!, $runTags: [ExecutionTag!]) {{
+  assetNodeOrError(assetKey: $assetKey) {{
+    __typename
+    ... on AssetNode {{ {_ASSET_NODE_FIELDS} }}
+    ... on Error {{ message }}
+  }}
+  runsOrError(filter: {{ tags: $runTags }}) {{
+    __typename
+    ... on Runs {{ results {{ {_RUN_FIELDS} }} }}
+    ... on Error {{ message }}
+  }}
+}}
+"""
+
+ALL_ASSET_NODES_QUERY = f"""
+query AirliftProxyFindDagAsset {{
+  assetNodes {{ {_ASSET_NODE_FIELDS} }}
+}}
+"""
+
+RUNS_QUERY = f"""
+query AirliftProxyRuns($runTags: [ExecutionTag!]) {{
+  runsOrError(filter: {{ tags: $runTags }}) {{
+    __typename
+    ... on Runs {{ results {{ {_RUN_FIELDS} }} }}
+    ... on Error {{ message }}
+  }}
+}}
+"""
+
+RUN_QUERY = f"""
+query AirliftProxyRun($runId: ID!) {{
+  runOrError(runId: $runId) {{
+    __typename
+    ... on Run {{ {_RUN_FIELDS} }}
+    ... on Error {{ message }}
+  }}
+}}
+"""
+
+RUN_FAILURE_QUERY = """
+query AirliftProxyRunFailure($runId: ID!) {
+  logsForRun(runId: $runId) {
+    __typename
+    ... on EventConnection {
+      events {
+        __typename
+        ... on ExecutionStepFailureEvent { stepKey error { message } }
+        ... on RunFailureEvent { message }
+      }
+    }
+    ... on Error { message }
+  }
+}
+"""
+
+LAUNCH_RUN_MUTATION = f"""
+mutation AirliftProxyLaunch($executionParams: ExecutionParams!) {{
+  launchPipelineExecution(executionParams: $executionParams) {{
+    __typename
+    ... on LaunchRunSuccess {{ run {{ {_RUN_FIELDS} }} }}
+    ... on RunConfigValidationInvalid {{ errors {{ message }} }}
+    ... on Error {{ message }}
+  }}
+}}
+"""
+
+TERMINATE_RUN_MUTATION = """
+mutation AirliftProxyTerminate($runId: String!) {
+  terminateRun(runId: $runId) {
+    __typename
+    ... on TerminateRunFailure { message }
+    ... on Error { message }
+  }
+}
+"""
+
+
+class DagsterGraphQLClient:
+    """Calls Dagster's GraphQL endpoint at ``{url}/graphql`` through ``session``.
+
+    Args:
+        url: the Dagster webserver (or Dagster+ deployment) URL, e.g. ``http://localhost:3000``.
+        session: carries auth headers; reused for every call (keep-alive).
+        timeout: seconds per HTTP request (connect and read).
+        max_attempts: attempts per call when Dagster is unreachable or answers 502/503/504.
+        backoff: seconds before the second attempt; doubles each time, capped at 10s.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        session: requests.Session,
+        *,
+        timeout: float = 30.0,
+        max_attempts: int = 4,
+        backoff: float = 1.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.session = session
+        self.timeout = timeout
+        self.max_attempts = max(1, max_attempts)
+        self.backoff = backoff
+        #: Number of HTTP requests sent (retries included), for measurements.
+        self.request_count = 0
+
+    @property
+    def graphql_url(self) -> str:
+        """The GraphQL endpoint."""
+        return f"{self.url}/graphql"
+
+    def run_url(self, run_id: str) -> str:
+        """The Dagster UI page of a run."""
+        return f"{self.url}/runs/{run_id}"
+
+    # ------------------------------------------------------------------ transport
+
+    def execute(
+        self, query: str, variables: Mapping[str, Any] | None = None, *, retry_unsent_only: bool = False
+    ) -> dict[str, Any]:
+        """Send one GraphQL document and return its ``data``.
+
+        ``retry_unsent_only`` (for mutations that must not run twice) retries only when the request
+        surely did not reach Dagster (connection refused), not after a read timeout or a 5xx.
+        """
+        payload = {"query": query, "variables": dict(variables or {})}
+        last_problem = ""
+        for attempt in range(1, self.max_attempts + 1):
+            if attempt > 1:
+                time.sleep(min(self.backoff * 2 ** (attempt - 2), 10.0))
+            self.request_count += 1
+            try:
+                response = self.session.post(self.graphql_url, json=payload, timeout=self.timeout)
+            except requests.ConnectionError as exc:  # includes ConnectTimeout: nothing reached Dagster
+                last_problem = f"cannot connect ({type(exc).__name__})"
+                continue
+            except requests.Timeout:  # read timeout: Dagster may have acted on the request
+                last_problem = f"no answer within {self.timeout:.0f}s"
+                if retry_unsent_only:
+                    break
+                continue
+            except requests.RequestException as exc:
+                raise DagsterGraphQLError(
+                    f"request to {self.graphql_url} failed: {type(exc).__name__}"
+                ) from None
+            if response.status_code in (401, 403):
+                raise DagsterAuthenticationError(
+                    f"Dagster at {self.graphql_url} refused the credentials (HTTP {response.status_code}); "
+                    "check the token or override get_dagster_session()"
+                )
+            if response.status_code in _RETRIED_STATUS_CODES:
+                last_problem = f"HTTP {response.status_code}"
+                if retry_unsent_only:
+                    break
+                continue
+            return self._data(response)
+        raise DagsterUnavailableError(
+            f"Dagster at {self.graphql_url} is unavailable: {last_problem} "
+            f"(after {attempt} attempt{'s' if attempt > 1 else ''})"
+        )
+
+    def _data(self, response: requests.Response) -> dict[str, Any]:
+        if response.status_code >= 400:
+            raise DagsterQueryError(
+                f"Dagster at {self.graphql_url} answered HTTP {response.status_code}: {response.text[:300]}"
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            raise DagsterQueryError(
+                f"Dagster at {self.graphql_url} answered with non-JSON content: {response.text[:200]!r}"
+            ) from None
+        if body.get("errors"):
+            messages = "; ".join(str(error.get("message", error)) for error in body["errors"])
+            raise DagsterQueryError(f"GraphQL errors from {self.graphql_url}: {messages}")
+        return body.get("data") or {}
+
+    # ------------------------------------------------------------------ queries
+
+    def get_asset_node_and_runs(
+        self, asset_key: Sequence[str], run_tags: Mapping[str, str]
+    ) -> tuple[AssetNode, list[DagsterRun]]:
+        """One request: the asset node with key ``asset_key`` and the runs carrying all ``run_tags``."""
+        data = self.execute(
+            ASSET_NODE_AND_RUNS_QUERY, {"assetKey": {"path": list(asset_key)}, "runTags": _tags(run_tags)}
+        )
+        node = data.get("assetNodeOrError") or {}
+        if node.get("__typename") == "AssetNotFoundError":
+            raise DagsterAssetNotFoundError(f"Dagster at {self.url} has no asset {list(asset_key)}")
+        if node.get("__typename") != "AssetNode":
+            raise DagsterQueryError(f"looking up asset {list(asset_key)} failed: {_message(node)}")
+        return _asset_node(node), self._runs(data)
+
+    def find_dag_asset_node(self, dag_id: str) -> AssetNode:
+        """Fallback when the Airflow instance name is unknown: scan asset keys and metadata once.
+
+        Picks the asset whose ``airlift/dag_id`` metadata is ``dag_id``; fails if none or several do.
+        """
+        data = self.execute(ALL_ASSET_NODES_QUERY)
+        matches = [
+            _asset_node(node)
+            for node in data.get("assetNodes") or []
+            if _metadata(node).get(DAG_ID_METADATA_KEY) == dag_id
+        ]
+        if not matches:
+            raise DagsterAssetNotFoundError(
+                f"Dagster at {self.url} has no DAG asset with metadata {DAG_ID_METADATA_KEY}={dag_id!r}"
+            )
+        if len(matches) > 1:
+            keys = sorted("/".join(m.key) for m in matches)
+            raise DagsterAssetNotFoundError(
+                f"several DAG assets in Dagster at {self.url} map DAG {dag_id!r} ({keys}); "
+                "set AIRLIFT_INSTANCE_NAME to pick one"
+            )
+        return matches[0]
+
+    def find_runs(self, run_tags: Mapping[str, str]) -> list[DagsterRun]:
+        """Runs carrying all ``run_tags``, newest first."""
+        return self._runs(self.execute(RUNS_QUERY, {"runTags": _tags(run_tags)}))
+
+    def get_run(self, run_id: str) -> DagsterRun:
+        """The current state of one run."""
+        result = self.execute(RUN_QUERY, {"runId": run_id}).get("runOrError") or {}
+        if result.get("__typename") != "Run":
+            raise DagsterQueryError(f"reading run {run_id} failed: {_message(result)}")
+        return _run(result)
+
+    def run_failure_message(self, run_id: str) -> str:
+        """The error messages of a failed run's failed steps (or the run failure message)."""
+        result = self.execute(RUN_FAILURE_QUERY, {"runId": run_id}).get("logsForRun") or {}
+        messages: list[str] = []
+        for event in result.get("events") or []:
+            if event.get("__typename") == "ExecutionStepFailureEvent":
+                error = (event.get("error") or {}).get("message") or "step failed"
+                messages.append(f"{event.get('stepKey')}: {error.strip()}")
+            elif event.get("__typename") == "RunFailureEvent" and not messages:
+                messages.append(str(event.get("message") or "").strip())
+        return "\n".join(m for m in messages if m) or "no failure message recorded"
+
+    # ------------------------------------------------------------------ mutations
+
+    def launch_asset_run(
+        self,
+        *,
+        repository_location_name: str,
+        repository_name: str,
+        asset_keys: Sequence[Sequence[str]],
+        tags: Mapping[str, str],
+    ) -> DagsterRun:
+        """Launch a run of exactly ``asset_keys`` on the repository's implicit asset job."""
+        params = {
+            "selector": {
+                "repositoryLocationName": repository_location_name,
+                "repositoryName": repository_name,
+                "pipelineName": IMPLICIT_ASSET_JOB,
+                "assetSelection": [{"path": list(key)} for key in asset_keys],
+            },
+            "executionMetadata": {"tags": _tags(tags)},
+        }
+        data = self.execute(LAUNCH_RUN_MUTATION, {"executionParams": params}, retry_unsent_only=True)
+        result = data.get("launchPipelineExecution") or {}
+        if result.get("__typename") != "LaunchRunSuccess":
+            errors = "; ".join(e.get("message", "") for e in result.get("errors") or [])
+            raise DagsterQueryError(
+                f"launching a run of {['/'.join(k) for k in asset_keys]} failed: "
+                f"{result.get('__typename')}: {errors or _message(result)}"
+            )
+        return _run(result["run"])
+
+    def terminate_run(self, run_id: str) -> None:
+        """Ask Dagster to terminate a run."""
+        data = self.execute(TERMINATE_RUN_MUTATION, {"runId": run_id})
+        result = data.get("terminateRun") or {}
+        if result.get("__typename") != "TerminateRunSuccess":
+            raise DagsterQueryError(f"terminating run {run_id} failed: {_message(result)}")
+
+    def _runs(self, data: Mapping[str, Any]) -> list[DagsterRun]:
+        result = data.get("runsOrError") or {}
+        if result.get("__typename") != "Runs":
+            raise DagsterQueryError(f"listing runs failed: {_message(result)}")
+        return [_run(row) for row in result.get("results") or []]
+
+    def __repr__(self) -> str:
+        return f"DagsterGraphQLClient(url={self.url!r})"
+
+
+def _tags(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"key": key, "value": str(value)} for key, value in tags.items()]
+
+
+def _message(result: Mapping[str, Any]) -> str:
+    return f"{result.get('__typename', 'no result')}: {result.get('message', '')}".strip()
+
+
+def _metadata(node: Mapping[str, Any]) -> dict[str, Any]:
+    entries: dict[str, Any] = {}
+    for entry in node.get("metadataEntries") or []:
+        if "jsonString" in entry:
+            entries[entry["label"]] = json.loads(entry["jsonString"])
+        elif "text" in entry:
+            entries[entry["label"]] = entry["text"]
+    return entries
+
+
+def _asset_node(node: Mapping[str, Any]) -> AssetNode:
+    repository = node.get("repository") or {}
+    return AssetNode(
+        key=tuple(node["assetKey"]["path"]),
+        repository_name=repository.get("name", ""),
+        location_name=(repository.get("location") or {}).get("name", ""),
+        metadata=_metadata(node),
+    )
+
+
+def _run(row: Mapping[str, Any]) -> DagsterRun:
+    return DagsterRun(
+        run_id=row["runId"],
+        status=row["status"],
+        tags={tag["key"]: tag["value"] for tag in row.get("tags") or []},
+        start_time=row.get("startTime"),
+        end_time=row.get("endTime"),
+    )
