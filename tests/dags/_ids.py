@@ -2,4 +2,13 @@
 
 GENERATED_DAG_COUNT = 260
 GENERATED_DAG_IDS = [f"generated_{i:03d}" for i in range(GENERATED_DAG_COUNT)]
-ALL_DAG_IDS = ["simple_chain", "always_fails", *GENERATED_DAG_IDS]
+# tests/dags/core_dags.py (the Dagster-side tests in tests/core)
+CORE_DAG_IDS = [
+    "rebuild_customers_list",
+    "core_slow",
+    "core_fast",
+    "core_mapped",
+    "core_proxied",
+    "core_not_proxied",
+]
+ALL_DAG_IDS = ["simple_chain", "always_fails", *GENERATED_DAG_IDS, *CORE_DAG_IDS]

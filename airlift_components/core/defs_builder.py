@@ -1,0 +1,273 @@
+"""From an :class:`AirflowSnapshot` and the user's mapped assets to Dagster ``Definitions``.
+
+:func:`build_defs_from_snapshot` is pure (no I/O): one external asset per DAG, the user's mapped
+assets unchanged, and the polling sensor. :func:`build_defs_from_airflow_instance` is the seed API:
+it loads the snapshot (reconstruction state, file cache, or Airflow; see
+:mod:`airlift_components.core.snapshot_cache`) and calls the pure builder.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from dagster import (
+    AssetKey,
+    AssetSpec,
+    DefaultSensorStatus,
+    Definitions,
+    MetadataValue,
+    TimeWindowPartitionsDefinition,
+)
+
+from airlift_components.airflow_api import DagRecord
+from airlift_components.conventions import (
+    DAG_ID_METADATA_KEY,
+    INSTANCE_NAME_METADATA_KEY,
+    PROXY_TARGETS_METADATA_KEY,
+)
+from airlift_components.core.events import AirflowSensorPlan, dag_asset_key
+from airlift_components.core.instance import AirflowInstance
+from airlift_components.core.mappings import (
+    DagMappings,
+    MappedAsset,
+    leaf_keys,
+    mapped_assets_in,
+    mappings_by_dag,
+)
+from airlift_components.core.sensor import (
+    DEFAULT_SENSOR_INTERVAL_SECONDS,
+    SensorSettings,
+    build_airflow_sensor,
+    sensor_name,
+)
+from airlift_components.core.snapshot import AirflowFilter, AirflowSnapshot, DagSelectorFn
+from airlift_components.core.snapshot_cache import load_snapshot, reconstruction_key
+
+OnMissingMapping = Literal["error", "warn"]
+
+
+class AirflowMappingError(ValueError):
+    """Assets are mapped to a DAG or task that the Airflow instance does not have."""
+
+
+class AirflowMappingWarning(UserWarning):
+    """Like :class:`AirflowMappingError`, when the user chose ``on_missing_mapping="warn"``."""
+
+
+def resource_key(instance_name: str) -> str:
+    """The resource key under which the instance's ``AirflowInstanceResource`` is bound."""
+    return f"airflow_{instance_name}"
+
+
+def instance_resources(airflow_instance: AirflowInstance) -> dict[str, Any]:
+    """Resources bound with the instance's definitions.
+
+    Hook: the ``AirflowInstanceResource`` (a ``dagster.ConfigurableResource``) will be bound here under
+    :func:`resource_key`; until it exists nothing is bound.
+    """
+    return {}
+
+
+def _check_mappings(
+    snapshot: AirflowSnapshot, by_dag: dict[str, DagMappings], on_missing: OnMissingMapping
+) -> dict[str, DagMappings]:
+    problems: list[str] = []
+    valid: dict[str, DagMappings] = {}
+    for dag_id, mapping in sorted(by_dag.items()):
+        keys = ", ".join(key.to_user_string() for key in mapping.all_keys())
+        if snapshot.dag(dag_id) is None:
+            problems.append(
+                f"assets [{keys}] are mapped to DAG {dag_id!r}, but Airflow instance {snapshot.instance_name!r} "
+                f"({snapshot.webserver_url}) has no such DAG (or dag_selector_fn / retrieval_filter left it out)"
+            )
+            continue
+        kept = DagMappings(dag_id, dag_keys=list(mapping.dag_keys))
+        known = {task.task_id for task in snapshot.tasks.get(dag_id, ())}
+        for task_id, task_keys in mapping.task_keys.items():
+            if snapshot.has_tasks(dag_id) and task_id not in known:
+                names = ", ".join(key.to_user_string() for key in task_keys)
+                problems.append(
+                    f"assets [{names}] are mapped to task {task_id!r} of DAG {dag_id!r}, which has no such task "
+                    f"(its tasks: {', '.join(sorted(known)) or 'none'})"
+                )
+                continue
+            kept.task_keys[task_id] = list(task_keys)
+        valid[dag_id] = kept
+    if problems:
+        message = "Airflow mappings refer to things Airflow does not have:\n  - " + "\n  - ".join(problems)
+        if on_missing == "error":
+            raise AirflowMappingError(message)
+        warnings.warn(message, AirflowMappingWarning, stacklevel=3)
+    return valid
+
+
+def _slash_path(key: AssetKey) -> str:
+    return "/".join(key.path)
+
+
+def proxy_targets(mapping: DagMappings | None, mapped: Mapping[AssetKey, MappedAsset]) -> dict[str, Any]:
+    """The JSON the Airflow-side proxy operators read from the DAG asset (see ``conventions.py``)."""
+    if mapping is None:
+        return {"dag": [], "tasks": {}, "partitions": {}}
+    partitions: dict[str, dict[str, str]] = {}
+    for key in mapping.all_keys():
+        partitions_def = mapped[key].partitions_def if key in mapped else None
+        if isinstance(partitions_def, TimeWindowPartitionsDefinition):
+            partitions[_slash_path(key)] = {"fmt": partitions_def.fmt, "timezone": partitions_def.timezone}
+    return {
+        "dag": [list(key.path) for key in mapping.dag_keys],
+        "tasks": {task_id: [list(key.path) for key in keys] for task_id, keys in mapping.task_keys.items()},
+        "partitions": partitions,
+    }
+
+
+def dag_asset_spec(
+    snapshot: AirflowSnapshot,
+    dag: DagRecord,
+    mapping: DagMappings | None,
+    mapped: Mapping[AssetKey, MappedAsset],
+    group_name: str,
+) -> AssetSpec:
+    """The external asset that stands for one DAG."""
+    metadata: dict[str, Any] = {
+        "Airflow UI": MetadataValue.url(snapshot.dag_url(dag.dag_id)),
+        "Schedule": MetadataValue.text(dag.schedule or "none"),
+        "Owners": MetadataValue.text(", ".join(dag.owners) or "none"),
+        "Airflow tags": MetadataValue.text(", ".join(dag.tags) or "none"),
+        "Paused": MetadataValue.bool(dag.is_paused),
+        DAG_ID_METADATA_KEY: dag.dag_id,
+        INSTANCE_NAME_METADATA_KEY: snapshot.instance_name,
+        PROXY_TARGETS_METADATA_KEY: MetadataValue.json(proxy_targets(mapping, mapped)),
+    }
+    if dag.fileloc:
+        metadata["Source file"] = MetadataValue.path(dag.fileloc)
+    if snapshot.has_tasks(dag.dag_id):
+        total = len(snapshot.tasks[dag.dag_id])
+        proxied = len(snapshot.proxied_task_ids.get(dag.dag_id, ()))
+        metadata["Task count"] = MetadataValue.int(total)
+        metadata["Tasks proxied"] = MetadataValue.text(f"{proxied}/{total}")
+    deps: list[AssetKey] = []
+    if mapping is not None:
+        keys = mapping.all_keys()
+        deps = leaf_keys(keys, {key: mapped[key].deps for key in keys if key in mapped})
+    description = dag.description or f"Airflow DAG {dag.dag_id!r}: materialized when a run of it succeeds."
+    return AssetSpec(
+        key=dag_asset_key(snapshot.instance_name, dag.dag_id),
+        description=description,
+        metadata=metadata,
+        deps=deps,
+        kinds={"airflow"},
+        group_name=group_name,
+    )
+
+
+def build_defs_from_snapshot(
+    snapshot: AirflowSnapshot,
+    defs: Definitions | None = None,
+    *,
+    airflow_instance: AirflowInstance,
+    sensor_minimum_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
+    default_sensor_status: DefaultSensorStatus | None = None,
+    on_missing_mapping: OnMissingMapping = "error",
+    sensor_settings: SensorSettings | None = None,
+) -> Definitions:
+    """Definitions for one Airflow instance from a snapshot, without any I/O.
+
+    Returns ``defs`` merged with one asset per DAG and the instance's sensor.
+    """
+    if snapshot.instance_name != airflow_instance.name:
+        raise ValueError(
+            f"snapshot of instance {snapshot.instance_name!r} given for instance {airflow_instance.name!r}"
+        )
+    mapped_assets = mapped_assets_in(defs)
+    mapped = {asset.key: asset for asset in mapped_assets}
+    by_dag = _check_mappings(snapshot, mappings_by_dag(mapped_assets), on_missing_mapping)
+    group_name = f"{airflow_instance.safe_name}__dags"
+    dag_specs = [
+        dag_asset_spec(snapshot, dag, by_dag.get(dag.dag_id), mapped, group_name) for dag in snapshot.dags
+    ]
+    plan = AirflowSensorPlan(
+        instance_name=snapshot.instance_name,
+        webserver_url=snapshot.webserver_url,
+        api_version=snapshot.api_version,
+        dag_ids=frozenset(snapshot.dag_ids),
+        task_keys={dag_id: dict(mapping.task_keys) for dag_id, mapping in by_dag.items()},
+        dag_keys={dag_id: list(mapping.dag_keys) for dag_id, mapping in by_dag.items() if mapping.dag_keys},
+        partitions_defs={key: asset.partitions_def for key, asset in mapped.items() if asset.partitions_def},
+    )
+    sensor = build_airflow_sensor(
+        client_factory=lambda: airflow_instance.client,
+        plan=plan,
+        name=sensor_name(airflow_instance.safe_name),
+        minimum_interval_seconds=sensor_minimum_interval_seconds,
+        default_status=default_sensor_status,
+        settings=sensor_settings or SensorSettings(),
+    )
+    own = Definitions(assets=dag_specs, sensors=[sensor], resources=instance_resources(airflow_instance))
+    return Definitions.merge(defs, own) if defs is not None else own
+
+
+def build_defs_from_airflow_instance(
+    *,
+    airflow_instance: AirflowInstance,
+    defs: Definitions | None = None,
+    sensor_minimum_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
+    dag_selector_fn: DagSelectorFn | None = None,
+    retrieval_filter: AirflowFilter | None = None,
+    default_sensor_status: DefaultSensorStatus | None = None,
+    on_missing_mapping: OnMissingMapping = "error",
+    snapshot_cache_dir: str | Path | None = None,
+    sensor_settings: SensorSettings | None = None,
+) -> Definitions:
+    """Peer Dagster to an Airflow instance: one asset per DAG, mapped assets, and a polling sensor.
+
+    Example::
+
+        defs = build_defs_from_airflow_instance(
+            airflow_instance=AirflowInstance(
+                auth_backend=BasicAuthBackend("http://localhost:8080", "admin", "admin"),
+                name="airflow_instance_one",
+            ),
+            defs=Definitions(assets=mapped_assets),
+        )
+
+    Args:
+        airflow_instance: the Airflow instance.
+        defs: your definitions, including assets annotated with ``assets_with_task_mappings`` /
+            ``assets_with_dag_mappings``; returned merged with the Airflow definitions.
+        sensor_minimum_interval_seconds: how often the sensor polls Airflow (default 30, minimum 1).
+        dag_selector_fn: keep only DAGs for which this returns True.
+        retrieval_filter: an :class:`AirflowFilter` (DAG id glob, tags).
+        default_sensor_status: the sensor's default status (running unless told otherwise).
+        on_missing_mapping: ``"error"`` (default) or ``"warn"`` when a mapping names a DAG or task that
+            Airflow does not have.
+        snapshot_cache_dir: cache the Airflow snapshot as a JSON file here so reloads do not call
+            Airflow (default: the ``AIRLIFT_SNAPSHOT_CACHE_DIR`` env var; unset = fetch on each load).
+        sensor_settings: look-back of the first tick, overlap window and work budget per tick.
+    """
+    mapped_dag_ids = set(mappings_by_dag(mapped_assets_in(defs)))
+    snapshot, _source = load_snapshot(
+        airflow_instance,
+        mapped_dag_ids,
+        dag_selector_fn=dag_selector_fn,
+        retrieval_filter=retrieval_filter,
+        cache_dir=snapshot_cache_dir,
+    )
+    built = build_defs_from_snapshot(
+        snapshot,
+        defs,
+        airflow_instance=airflow_instance,
+        sensor_minimum_interval_seconds=sensor_minimum_interval_seconds,
+        default_sensor_status=default_sensor_status,
+        on_missing_mapping=on_missing_mapping,
+        sensor_settings=sensor_settings,
+    )
+    # Run workers reconstructing this code location reuse the snapshot instead of calling Airflow.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "preview" API warning; the mechanism is what dagster-airlift uses
+        return built.with_reconstruction_metadata(
+            {reconstruction_key(airflow_instance.name): snapshot.model_dump_json()}
+        )

@@ -1,0 +1,344 @@
+"""The sensor that turns Airflow activity into Dagster asset events.
+
+Each tick (see :func:`poll_airflow`):
+
+1. One batched, paged query for task instances (all DAGs of the instance) that ended since the
+   cursor's watermark minus an overlap window, ordered by end date. Already-handled identities
+   are skipped, so rows that Airflow commits late or re-lists are handled exactly once. Task-mapped
+   assets materialize here, as soon as their task succeeds.
+2. Only when something new finished (or runs are still waiting for their end): one batched query
+   for finished DAG runs -> the DAG asset and DAG-mapped assets.
+3. Only while mapped (dynamic) tasks wait: one query for their map indexes -> one roll-up event each
+   (done before step 2, so a run's events follow its tasks' events).
+
+An idle tick therefore costs one request. A tick stops paging after ``max_task_instances_per_tick``
+rows and the next tick resumes from where it stopped. If Airflow cannot be reached, the tick raises
+and Dagster keeps the previous cursor.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    AssetMaterialization,
+    AssetSelection,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
+
+from airlift_components.airflow_api import AirflowClient, AirflowError, TaskInstanceRecord
+from airlift_components.core.cursor import (
+    OpenRun,
+    SensorCursor,
+    rollup_identity,
+    rollup_key,
+    run_identity,
+    run_key,
+    task_instance_identity,
+)
+from airlift_components.core.events import (
+    TERMINAL_TI_STATES,
+    AirflowSensorPlan,
+    AssetEvent,
+    LogFn,
+    dag_run_events,
+    is_dag_level_proxy,
+    rolled_up_task_events,
+    task_instance_events,
+)
+
+DEFAULT_SENSOR_INTERVAL_SECONDS = 30
+DEFAULT_LOOKBACK = timedelta(days=1)
+DEFAULT_OVERLAP = timedelta(minutes=5)
+DEFAULT_MAX_TASK_INSTANCES_PER_TICK = 2000
+# An open run older than this (its run row vanished, e.g. deleted in Airflow) is dropped with a log line.
+OPEN_RUN_MAX_AGE = timedelta(days=2)
+FINISHED_RUN_STATES = ("success", "failed")
+
+
+class AirflowSensorError(Exception):
+    """The sensor could not read Airflow; the tick fails and the cursor stays where it was."""
+
+
+@dataclass(frozen=True)
+class SensorSettings:
+    """Tuning knobs of the sensor."""
+
+    lookback: timedelta = DEFAULT_LOOKBACK
+    overlap: timedelta = DEFAULT_OVERLAP
+    max_task_instances_per_tick: int = DEFAULT_MAX_TASK_INSTANCES_PER_TICK
+
+
+@dataclass
+class PollResult:
+    """What one tick produced: events in the order to report them, and the next cursor."""
+
+    events: list[AssetEvent] = field(default_factory=list)
+    cursor: SensorCursor | None = None
+    complete: bool = True  # False when the tick stopped at its work budget
+
+
+def _handle_safely(label: str, log: LogFn, fn: Callable[[], list[AssetEvent]]) -> list[AssetEvent]:
+    # One bad record must never block the records after it.
+    try:
+        return fn()
+    except Exception as exc:
+        log(f"Skipped {label}: could not turn it into asset events ({type(exc).__name__}: {exc})")
+        return []
+
+
+def poll_airflow(
+    client: AirflowClient,
+    plan: AirflowSensorPlan,
+    cursor: SensorCursor | None,
+    *,
+    now: datetime | None = None,
+    settings: SensorSettings = SensorSettings(),
+    log: LogFn = lambda message: None,
+) -> PollResult:
+    """Run one sensor tick against Airflow: query, translate, and advance a copy of the cursor.
+
+    Raises :class:`AirflowError` when Airflow cannot be read; the given cursor is never modified.
+    """
+    now = now or datetime.now(timezone.utc)
+    cursor = cursor.model_copy(deep=True) if cursor else SensorCursor.initial(now, settings.lookback)
+    result = PollResult(cursor=cursor)
+    if not plan.dag_ids:
+        cursor.watermark = now
+        return result
+
+    # 1. Task instances.
+    if cursor.scan_upper is not None and cursor.scan_position is not None:
+        low, high = cursor.scan_position, cursor.scan_upper
+    else:
+        low, high = cursor.watermark - settings.overlap, now
+    bounded = client.api_version == "v2"  # only v2 orders the listing by end date, so only v2 can resume
+    budget = settings.max_task_instances_per_tick
+    fetched = 0
+    new_rows = 0
+    reached: datetime | None = None
+    complete = True
+    for page in client.iter_task_instance_pages(
+        dag_ids=sorted(plan.dag_ids), end_date_gte=low, end_date_lte=high, states=sorted(TERMINAL_TI_STATES)
+    ):
+        for ti in page:
+            fetched += 1
+            if ti.end_date is not None:
+                reached = ti.end_date if reached is None else max(reached, ti.end_date)
+            identity = task_instance_identity(ti)
+            if identity in cursor.seen or ti.dag_id not in plan.dag_ids:
+                continue
+            new_rows += 1
+            cursor.seen[identity] = ti.end_date or now
+            result.events.extend(
+                _handle_safely(identity, log, lambda ti=ti: _task_instance(plan, cursor, ti, log))
+            )
+        if bounded and fetched >= budget:
+            complete = False
+            break
+    if complete:
+        cursor.watermark = high
+        cursor.scan_upper = cursor.scan_position = None
+    else:
+        cursor.scan_upper, cursor.scan_position = high, reached or low
+        log(f"Stopped after {fetched} task instances (budget); the next tick continues from {reached}.")
+    result.complete = complete
+
+    # 2. Roll-ups of mapped tasks (before runs: a run's events come after its tasks' events).
+    if cursor.pending_rollups:
+        result.events.extend(_rollups(client, plan, cursor, log))
+
+    # 3. DAG runs, only when something could have finished.
+    if new_rows or cursor.open_runs:
+        runs_high = high if complete else (reached or low)
+        result.events.extend(_finished_runs(client, plan, cursor, low, runs_high, now, settings, log))
+
+    cursor.prune(settings.overlap)
+    return result
+
+
+def _task_instance(
+    plan: AirflowSensorPlan, cursor: SensorCursor, ti: TaskInstanceRecord, log: LogFn
+) -> list[AssetEvent]:
+    key = run_key(ti.dag_id, ti.run_id)
+    open_run = cursor.open_runs.get(key) or OpenRun(
+        dag_id=ti.dag_id, run_id=ti.run_id, first_seen=ti.end_date or datetime.now(timezone.utc)
+    )
+    if is_dag_level_proxy(ti):
+        open_run = open_run.model_copy(update={"dag_proxied": True})
+    cursor.open_runs[key] = open_run
+    if ti.map_index >= 0:
+        if plan.keys_for_task(ti.dag_id, ti.task_id):
+            pending = rollup_key(ti.dag_id, ti.run_id, ti.task_id)
+            if (
+                pending not in cursor.pending_rollups
+                and rollup_identity(ti.dag_id, ti.run_id, ti.task_id) not in cursor.seen
+            ):
+                cursor.pending_rollups.append(pending)
+        return []
+    return task_instance_events(plan, ti, log)
+
+
+def _finished_runs(
+    client: AirflowClient,
+    plan: AirflowSensorPlan,
+    cursor: SensorCursor,
+    low: datetime,
+    high: datetime,
+    now: datetime,
+    settings: SensorSettings,
+    log: LogFn,
+) -> list[AssetEvent]:
+    events: list[AssetEvent] = []
+    open_dag_ids = sorted({run.dag_id for run in cursor.open_runs.values()} & plan.dag_ids)
+    if not open_dag_ids:
+        return events
+    earliest = min(run.first_seen for run in cursor.open_runs.values())
+    runs_low = min(low, earliest - settings.overlap)
+    for page in client.iter_dag_run_pages(
+        dag_ids=open_dag_ids, states=list(FINISHED_RUN_STATES), end_date_gte=runs_low, end_date_lte=high
+    ):
+        for run in page:
+            identity = run_identity(run)
+            key = run_key(run.dag_id, run.run_id)
+            if identity in cursor.seen:
+                cursor.open_runs.pop(key, None)
+                continue
+            if key not in cursor.open_runs:
+                continue  # its task instances are not handled yet (beyond this tick's budget)
+            open_run = cursor.open_runs.pop(key)
+            cursor.seen[identity] = run.end_date or now
+            events.extend(
+                _handle_safely(
+                    identity,
+                    log,
+                    lambda run=run, open_run=open_run: dag_run_events(
+                        plan, run, dag_proxied=open_run.dag_proxied, log=log
+                    ),
+                )
+            )
+    for key, open_run in list(cursor.open_runs.items()):
+        if now - open_run.first_seen > OPEN_RUN_MAX_AGE:
+            log(
+                f"Gave up waiting for DAG run {open_run.dag_id}/{open_run.run_id} to finish (first seen {open_run.first_seen})."
+            )
+            cursor.open_runs.pop(key)
+    return events
+
+
+def _rollups(
+    client: AirflowClient, plan: AirflowSensorPlan, cursor: SensorCursor, log: LogFn
+) -> list[AssetEvent]:
+    parts = [key.split("|") for key in cursor.pending_rollups]
+    by_key: dict[str, list[TaskInstanceRecord]] = defaultdict(list)
+    for ti in client.list_task_instances(
+        dag_ids=sorted({p[0] for p in parts}),
+        run_ids=sorted({p[1] for p in parts}),
+        task_ids=sorted({p[2] for p in parts}),
+    ):
+        by_key[rollup_key(ti.dag_id, ti.run_id, ti.task_id)].append(ti)
+    events: list[AssetEvent] = []
+    still_pending = []
+    for key in cursor.pending_rollups:
+        tis = [ti for ti in by_key.get(key, []) if ti.map_index >= 0]
+        if not tis or any(ti.state not in TERMINAL_TI_STATES for ti in tis):
+            still_pending.append(key)
+            continue
+        dag_id, run_id, task_id = key.split("|", 2)
+        ends = [ti.end_date for ti in tis if ti.end_date]
+        cursor.seen[rollup_identity(dag_id, run_id, task_id)] = (
+            max(ends) if ends else datetime.now(timezone.utc)
+        )
+        events.extend(_handle_safely(key, log, lambda tis=tis: rolled_up_task_events(plan, tis, log)))
+    cursor.pending_rollups = still_pending
+    return events
+
+
+def check_keys_for(context: SensorEvaluationContext, keys: set[AssetKey]) -> list[AssetCheckKey]:
+    """The asset checks (in the code location) that target any of ``keys``."""
+    repository_def = context.repository_def
+    if repository_def is None or not keys:
+        return []
+    return sorted(
+        (
+            check_key
+            for check_key in repository_def.asset_graph.asset_check_keys
+            if check_key.asset_key in keys
+        ),
+        key=lambda check_key: check_key.to_user_string(),
+    )
+
+
+def sensor_name(instance_safe_name: str) -> str:
+    """``<instance>__airflow_dag_status_sensor``."""
+    return f"{instance_safe_name}__airflow_dag_status_sensor"
+
+
+def build_airflow_sensor(
+    *,
+    client_factory: Callable[[], AirflowClient],
+    plan: AirflowSensorPlan,
+    name: str,
+    minimum_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS,
+    default_status: DefaultSensorStatus | None = None,
+    settings: SensorSettings = SensorSettings(),
+) -> SensorDefinition:
+    """The polling sensor for one Airflow instance.
+
+    It reports materializations/observations through ``SensorResult.asset_events`` and requests a run
+    of the asset checks that target the materialized assets, so checks run after the Airflow work.
+    """
+    if minimum_interval_seconds < 1:
+        raise ValueError(f"sensor_minimum_interval_seconds must be >= 1, got {minimum_interval_seconds}")
+
+    @sensor(
+        name=name,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status or DefaultSensorStatus.RUNNING,
+        # The only runs this sensor requests execute asset checks.
+        asset_selection=AssetSelection.all_asset_checks(),
+        description=f"Polls Airflow instance {plan.instance_name!r} ({plan.webserver_url}) for finished "
+        "tasks and DAG runs and reports them as asset events.",
+    )
+    def _airflow_sensor(context: SensorEvaluationContext) -> SensorResult:
+        cursor = SensorCursor.parse(context.cursor)
+        if context.cursor and cursor is None:
+            context.log.warning(
+                "The stored cursor is unreadable (older format?); starting from the look-back."
+            )
+        try:
+            result = poll_airflow(client_factory(), plan, cursor, settings=settings, log=context.log.info)
+        except AirflowError as exc:
+            raise AirflowSensorError(
+                f"Could not read Airflow instance {plan.instance_name!r}: {exc}. "
+                "No events were reported and the cursor did not move; the next tick retries."
+            ) from exc
+        materialized = {event.asset_key for event in result.events if isinstance(event, AssetMaterialization)}
+        check_keys = check_keys_for(context, materialized)
+        run_requests = (
+            [
+                RunRequest(
+                    asset_selection=[],
+                    asset_check_keys=check_keys,
+                    tags={"airlift/instance": plan.instance_name},
+                )
+            ]
+            if check_keys
+            else []
+        )
+        assert result.cursor is not None
+        return SensorResult(
+            asset_events=result.events, run_requests=run_requests, cursor=result.cursor.serialize()
+        )
+
+    return _airflow_sensor

@@ -1,0 +1,166 @@
+"""`AirflowSnapshot`: everything the Dagster side knows about one Airflow instance, and how to fetch it.
+
+The snapshot is plain data (pydantic, JSON round-trip), so definitions can be rebuilt from a cached
+copy without calling Airflow. Fetching costs the version probe, the paged DAG listing, and one
+``/tasks`` request per DAG whose task structure is needed (mapped DAGs, DAGs tagged as proxied, or
+asked for), sent concurrently with a bounded pool.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from functools import cached_property
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from airlift_components.airflow_api import DagRecord, TaskRecord
+from airlift_components.conventions import PROXIED_DAG_TAG, PROXIED_TASKS_DAG_TAG, PROXY_MARKER_FIELD
+from airlift_components.core.instance import AirflowInstance
+
+SNAPSHOT_FORMAT_VERSION = 1
+
+DagSelectorFn = Callable[[DagRecord], bool]
+
+
+class AirflowFilter(BaseModel):
+    """Which DAGs to retrieve from Airflow (applied when the snapshot is fetched).
+
+    Args:
+        dag_id_ggob: a glob on DAG ids, e.g. ``"finance_*"`` (the reference package's spelling is kept).
+        airflow_tags: keep only DAGs that have at least one of these tags (filtered by Airflow).
+        include_paused: also retrieve paused DAGs (default True).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    dag_id_ggob: str | None = None
+    airflow_tags: tuple[str, ...] | None = None
+    include_paused: bool = True
+
+    def keeps(self, dag: DagRecord) -> bool:
+        """Whether a DAG listed by Airflow passes the filter."""
+        if self.dag_id_ggob and not fnmatch.fnmatchcase(dag.dag_id, self.dag_id_ggob):
+            return False
+        if self.airflow_tags and not set(self.airflow_tags) & set(dag.tags):
+            return False
+        return self.include_paused or not dag.is_paused
+
+
+class AirflowSnapshot(BaseModel):
+    """The state of one Airflow instance that definitions are built from.
+
+    Example::
+
+        snapshot = fetch_snapshot(instance, mapped_dag_ids={"rebuild_customers_list"})
+        text = snapshot.model_dump_json()
+        assert AirflowSnapshot.model_validate_json(text) == snapshot
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    format_version: int = SNAPSHOT_FORMAT_VERSION
+    instance_name: str
+    webserver_url: str
+    airflow_version: str
+    api_version: str = Field(description='"v2" for Airflow 3, "v1" for Airflow 2')
+    fetched_at: datetime
+    dags: tuple[DagRecord, ...]
+    # Only for the DAGs whose structure was fetched; a DAG missing here has unknown tasks.
+    tasks: dict[str, tuple[TaskRecord, ...]] = Field(default_factory=dict)
+    proxied_task_ids: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+    @property
+    def airflow_major_version(self) -> int:
+        """3 or 2."""
+        return 3 if self.api_version == "v2" else 2
+
+    @property
+    def dag_ids(self) -> tuple[str, ...]:
+        """Every retrieved DAG id, in listing order."""
+        return tuple(dag.dag_id for dag in self.dags)
+
+    def dag(self, dag_id: str) -> DagRecord | None:
+        """One DAG record, or None if the snapshot does not have it."""
+        return self._dags_by_id.get(dag_id)
+
+    @cached_property
+    def _dags_by_id(self) -> dict[str, DagRecord]:
+        return {dag.dag_id: dag for dag in self.dags}
+
+    def has_tasks(self, dag_id: str) -> bool:
+        """Whether the task structure of ``dag_id`` was fetched."""
+        return dag_id in self.tasks
+
+    def dag_url(self, dag_id: str) -> str:
+        """The DAG's page in the Airflow UI."""
+        return dag_url(self.webserver_url, self.api_version, dag_id)
+
+
+def dag_url(webserver_url: str, api_version: str, dag_id: str) -> str:
+    """The DAG's page in the Airflow UI (Airflow 3: ``/dags/<id>``, Airflow 2: ``/dags/<id>/grid``)."""
+    base = f"{webserver_url.rstrip('/')}/dags/{dag_id}"
+    return base if api_version == "v2" else f"{base}/grid"
+
+
+def needs_task_structure(dag: DagRecord) -> bool:
+    """DAGs tagged by ``proxying_to_dagster`` have their tasks fetched to show migration progress."""
+    return PROXIED_TASKS_DAG_TAG in dag.tags or PROXIED_DAG_TAG in dag.tags
+
+
+def proxied_task_ids(tasks: Iterable[TaskRecord]) -> tuple[str, ...]:
+    """Tasks whose operator carries the proxy marker template field."""
+    return tuple(sorted(task.task_id for task in tasks if PROXY_MARKER_FIELD in task.template_fields))
+
+
+def fetch_snapshot(
+    instance: AirflowInstance,
+    mapped_dag_ids: Iterable[str] = (),
+    *,
+    dag_selector_fn: DagSelectorFn | None = None,
+    retrieval_filter: AirflowFilter | None = None,
+    fetch_tasks_for: Iterable[str] = (),
+) -> AirflowSnapshot:
+    """Fetch an :class:`AirflowSnapshot` from Airflow.
+
+    Args:
+        instance: the Airflow instance.
+        mapped_dag_ids: DAGs with mapped assets; their tasks are fetched to validate task mappings.
+        dag_selector_fn: keep only DAGs for which this returns True.
+        retrieval_filter: DAG id glob / tags filter.
+        fetch_tasks_for: more DAG ids whose tasks to fetch.
+
+    Cost: version probe + ceil(DAGs / page size) listing requests + one request per DAG whose tasks
+    are needed (concurrent).
+    """
+    client = instance.client
+    version = client.version_info
+    retrieval_filter = retrieval_filter or AirflowFilter()
+    listed = client.list_dags(
+        tags=list(retrieval_filter.airflow_tags) if retrieval_filter.airflow_tags else None
+    )
+    dags = [
+        dag
+        for dag in listed
+        if retrieval_filter.keeps(dag) and (dag_selector_fn is None or dag_selector_fn(dag))
+    ]
+    wanted = set(mapped_dag_ids) | set(fetch_tasks_for)
+    task_dag_ids = [dag.dag_id for dag in dags if dag.dag_id in wanted or needs_task_structure(dag)]
+    tasks = client.list_tasks_for_dags(task_dag_ids)
+    return AirflowSnapshot(
+        instance_name=instance.name,
+        webserver_url=instance.webserver_url,
+        airflow_version=version.version,
+        api_version=version.api_version,
+        fetched_at=datetime.now(timezone.utc),
+        dags=tuple(dags),
+        tasks={dag_id: tuple(records) for dag_id, records in tasks.items()},
+        proxied_task_ids={dag_id: proxied_task_ids(records) for dag_id, records in tasks.items()},
+    )
+
+
+def snapshot_age_seconds(snapshot: AirflowSnapshot) -> float:
+    """Seconds since the snapshot was fetched."""
+    return time.time() - snapshot.fetched_at.timestamp()
