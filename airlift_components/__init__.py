@@ -14,16 +14,24 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "AirflowInstanceComponent": "airlift_components.core.component",
-    "AirflowInstanceResource": "airlift_components.core.resource",
+    "AirflowInstanceComponent": ("airlift_components.core.component", "AirflowInstanceComponent"),
+    "AirflowInstanceResource": ("airlift_components.core.resource", "AirflowInstanceResource"),
+    # The short scaffold target: `dg scaffold defs airflow_instance <path>`.
+    "airflow_instance": ("airlift_components.core.component", "AirflowInstanceComponent"),
 }
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    target = _LAZY.get(name)
+    if target is None:
         raise AttributeError(f"module 'airlift_components' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    module, attribute = target
+    return getattr(importlib.import_module(module), attribute)
+
+
+def __dir__() -> list[str]:
+    # dg discovers components by listing this module: the lazy names must be listed too.
+    return sorted([*globals(), *_LAZY])
 
 
 __all__ = ["__version__", *_LAZY]

@@ -1,0 +1,447 @@
+"""``AirflowInstanceComponent``: one ``defs.yaml`` per Airflow instance.
+
+It builds the same definitions as the Python API (it calls :func:`build_defs_from_snapshot`) and caches
+the Airflow snapshot through Dagster's defs-state mechanism: ``dg utils refresh-defs-state`` fetches it,
+``dagster dev`` / ``dg`` commands refresh it on load unless ``defs_state.refresh_if_dev: false``.
+
+Example ``defs.yaml``::
+
+    type: airlift_components.AirflowInstanceComponent
+    attributes:
+      name: prod
+      auth:
+        type: basic
+        webserver_url: http://localhost:8080
+        username: admin
+        password_env: AIRFLOW_PASSWORD
+      mappings:
+        - dag_id: rebuild_customers_list
+          task_mappings:
+            - task_id: load_raw_customers
+              assets:
+                - key: raw_data/raw_customers
+            - task_id: build_dbt_models
+              assets:
+                - by_key: customers
+"""
+
+import fnmatch
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import dagster as dg
+import requests
+from dagster.components import (
+    ComponentLoadContext,
+    DefsStateConfig,
+    DefsStateConfigArgs,
+    ResolvedDefsStateConfig,
+    Resolver,
+    StateBackedComponent,
+)
+from dagster.components.scaffold.scaffold import scaffold_with
+from pydantic import Field
+
+from airlift_components.airflow_api import AirflowAuthBackend, DagRecord
+from airlift_components.core.defs_builder import build_defs_from_snapshot, resource_key
+from airlift_components.core.instance import AirflowInstance
+from airlift_components.core.mappings import (
+    MappedAsset,
+    assets_with_dag_mappings,
+    assets_with_task_mappings,
+)
+from airlift_components.core.resource import AirflowInstanceResource
+from airlift_components.core.scaffolder import AirflowInstanceScaffolder
+from airlift_components.core.sensor import SensorSettings
+from airlift_components.core.snapshot import AirflowFilter, AirflowSnapshot, fetch_snapshot
+
+
+class AuthModel(dg.Model):
+    """How to reach and authenticate to Airflow. Secrets are named env vars, never values."""
+
+    type: Literal["basic", "token", "mwaa"] = Field(
+        default="basic",
+        description="basic: username/password (JWT on Airflow 3, basic auth on 2); token: static bearer "
+        "token; mwaa: Amazon MWAA web login via boto3.",
+        examples=["basic", "token", "mwaa"],
+    )
+    webserver_url: str | None = Field(
+        default=None,
+        description="Airflow webserver / API server URL (not needed for mwaa).",
+        examples=["http://localhost:8080", "{{ env.AIRFLOW_URL }}"],
+    )
+    username: str | None = Field(default=None, description="For type basic.", examples=["admin"])
+    password_env: str | None = Field(
+        default=None,
+        description="Name of the env var holding the password (type basic). The UI shows the name only.",
+        examples=["AIRFLOW_PASSWORD"],
+    )
+    token_env: str | None = Field(
+        default=None,
+        description="Name of the env var holding the bearer token (type token).",
+        examples=["AIRFLOW_API_TOKEN"],
+    )
+    mwaa_environment_name: str | None = Field(
+        default=None, description="For type mwaa.", examples=["prod-env"]
+    )
+    aws_region: str | None = Field(default=None, description="For type mwaa.", examples=["eu-west-1"])
+
+
+class FilterModel(dg.Model):
+    """Which DAGs to peer. Patterns are globs on DAG ids; tags are matched with `tags_match`."""
+
+    dag_id_patterns: list[str] = Field(
+        default_factory=list,
+        description="Keep DAGs whose id matches any of these globs (empty = all).",
+        examples=[["finance_*", "rebuild_customers_list"]],
+    )
+    tags: list[str] = Field(
+        default_factory=list, description="Keep DAGs carrying these tags.", examples=[["team:data"]]
+    )
+    tags_match: Literal["any", "all"] = Field(
+        default="any", description="any = at least one of `tags` (OR); all = every tag (AND)."
+    )
+    include_paused: bool = Field(default=True, description="Also peer paused DAGs.")
+
+
+class AssetRefModel(dg.Model):
+    """An asset produced by a task or DAG: an inline spec (`key`) or a reference (`by_key`) to an
+    asset defined elsewhere in the project (e.g. dbt models of a DbtProjectComponent)."""
+
+    key: str | None = Field(
+        default=None, description="Inline asset key, `/`-separated.", examples=["raw_data/raw_customers"]
+    )
+    by_key: str | None = Field(
+        default=None, description="Key of an asset defined elsewhere, `/`-separated.", examples=["customers"]
+    )
+    deps: list[str] = Field(default_factory=list, description="Upstream asset keys (inline specs only).")
+    description: str | None = Field(default=None, description="Inline specs only.")
+    kinds: list[str] = Field(default_factory=list, description="Inline specs only.", examples=[["duckdb"]])
+
+
+class TaskMappingModel(dg.Model):
+    """The assets one Airflow task produces."""
+
+    task_id: str = Field(description="The Airflow task id.", examples=["load_raw_customers"])
+    assets: list[AssetRefModel] = Field(description="Assets the task produces.")
+
+
+class DagMappingModel(dg.Model):
+    """Mappings for one DAG: per task, and/or for the whole DAG."""
+
+    dag_id: str = Field(description="The Airflow DAG id.", examples=["rebuild_customers_list"])
+    task_mappings: list[TaskMappingModel] = Field(default_factory=list, description="Per-task assets.")
+    assets: list[AssetRefModel] = Field(
+        default_factory=list, description="Assets materialized when a run of the whole DAG succeeds."
+    )
+
+
+class SensorModel(dg.Model):
+    """The sensor that turns Airflow runs into materializations."""
+
+    minimum_interval_seconds: int = Field(default=30, description="Polling interval in seconds (>= 1).")
+    default_status: Literal["running", "stopped"] = Field(default="running", description="Initial status.")
+    lookback_seconds: int = Field(
+        default=86400, description="History the first tick looks back over, in seconds (default 1 day)."
+    )
+
+
+class PartitionsModel(dg.Model):
+    """A time-window partitioning applied to the inline mapped assets; the partition of an event comes
+    from the Airflow run's logical date."""
+
+    type: Literal["hourly", "daily", "weekly", "monthly"] = Field(description="Partition grain.")
+    start_date: str = Field(description="First partition, ISO date.", examples=["2024-01-01"])
+    timezone: str = Field(default="UTC", description="Partition timezone.")
+
+
+@scaffold_with(AirflowInstanceScaffolder)
+@dataclass
+class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
+    """Peer Dagster to one Airflow instance: an asset per DAG, task/DAG mappings, a materialization sensor,
+    and the instance as a resource (`airflow_<name>`).
+
+    Scaffold with `dg scaffold defs airflow_instance <path> --instance-name prod --url http://...`.
+    """
+
+    name: Annotated[
+        str,
+        Resolver.default(
+            description="Instance name: the first part of every DAG asset key and of the resource key.",
+            examples=["prod"],
+        ),
+    ]
+    auth: Annotated[AuthModel, Resolver.default(description="Connection and credentials.")]
+    api_version: Annotated[
+        Literal["auto", "v1", "v2"],
+        Resolver.default(description="v2 = Airflow 3, v1 = Airflow 2, auto = detect once."),
+    ] = "auto"
+    verify_ssl: Annotated[bool, Resolver.default(description="Verify TLS certificates.")] = True
+    ca_bundle_path: Annotated[
+        str | None, Resolver.default(description="CA bundle file for a private certificate authority.")
+    ] = None
+    timeout_seconds: Annotated[float, Resolver.default(description="Timeout of each HTTP request.")] = 30.0
+    filter: Annotated[FilterModel | None, Resolver.default(description="Which DAGs to peer.")] = None
+    mappings: Annotated[
+        list[DagMappingModel], Resolver.default(description="Task- and DAG-level asset mappings.")
+    ] = field(default_factory=list)
+    sensor: Annotated[SensorModel | None, Resolver.default(description="Sensor settings.")] = None
+    partitions: Annotated[
+        PartitionsModel | None,
+        Resolver.default(description="Time-window partitions for inline mapped assets."),
+    ] = None
+    on_missing_mapping: Annotated[
+        Literal["error", "warn"],
+        Resolver.default(description="What a mapping to a DAG/task Airflow does not have does."),
+    ] = "error"
+    defs_state: ResolvedDefsStateConfig = field(default_factory=DefsStateConfigArgs.local_filesystem)
+
+    # ------------------------------------------------------------------ pieces
+
+    @property
+    def defs_state_config(self) -> DefsStateConfig:
+        return DefsStateConfig.from_args(
+            self.defs_state, default_key=f"AirflowInstanceComponent[{self.name}]"
+        )
+
+    def build_resource(self) -> AirflowInstanceResource:
+        """The instance's resource: secrets as `EnvVar`s, so the UI shows their names only."""
+        auth = self.auth
+        if auth.type != "mwaa" and not auth.webserver_url:
+            raise ValueError(
+                f"airflow instance {self.name!r}: `auth.webserver_url` is required for {auth.type}"
+            )
+        if auth.type == "basic" and not (auth.username and auth.password_env):
+            raise ValueError(
+                f"airflow instance {self.name!r}: auth type basic needs `auth.username` and `auth.password_env`"
+            )
+        if auth.type == "token" and not auth.token_env:
+            raise ValueError(f"airflow instance {self.name!r}: auth type token needs `auth.token_env`")
+        if auth.type == "mwaa" and not auth.mwaa_environment_name:
+            raise ValueError(
+                f"airflow instance {self.name!r}: auth type mwaa needs `auth.mwaa_environment_name`"
+            )
+        return AirflowInstanceResource(
+            name=self.name,
+            webserver_url=auth.webserver_url or f"mwaa://{auth.mwaa_environment_name}",
+            auth_type=auth.type,
+            username=auth.username,
+            password=dg.EnvVar(auth.password_env) if auth.password_env else None,
+            token=dg.EnvVar(auth.token_env) if auth.token_env else None,
+            mwaa_environment_name=auth.mwaa_environment_name,
+            aws_region=auth.aws_region,
+            api_version=self.api_version,
+            timeout_seconds=self.timeout_seconds,
+            verify_ssl=self.verify_ssl,
+            ca_bundle_path=self.ca_bundle_path,
+        )
+
+    def build_instance(self) -> AirflowInstance:
+        """An `AirflowInstance` with the secrets read from their env vars (they must be set)."""
+        for var in (self.auth.password_env, self.auth.token_env):
+            if var and var not in os.environ:
+                raise ValueError(f"airflow instance {self.name!r}: env var {var} is not set")
+        resource = self.build_resource().resolved()
+        verify: bool | str = self.ca_bundle_path or self.verify_ssl
+        return AirflowInstance(
+            auth_backend=resource.build_auth_backend(),
+            name=self.name,
+            api_version=self.api_version,
+            timeout=self.timeout_seconds,
+            verify=verify,
+        )
+
+    def retrieval_filter(self) -> AirflowFilter:
+        """Tags (any) and paused-ness are applied by the snapshot fetch; see :meth:`keeps_dag` for the rest."""
+        if self.filter is None:
+            return AirflowFilter()
+        tags = tuple(self.filter.tags) if self.filter.tags and self.filter.tags_match == "any" else None
+        return AirflowFilter(airflow_tags=tags, include_paused=self.filter.include_paused)
+
+    def keeps_dag(self, dag: DagRecord) -> bool:
+        """DAG id globs (OR) and, with ``tags_match: all``, every tag (AND)."""
+        if self.filter is None:
+            return True
+        if self.filter.dag_id_patterns and not any(
+            fnmatch.fnmatchcase(dag.dag_id, pattern) for pattern in self.filter.dag_id_patterns
+        ):
+            return False
+        if (
+            self.filter.tags
+            and self.filter.tags_match == "all"
+            and not set(self.filter.tags) <= set(dag.tags)
+        ):
+            return False
+        return True
+
+    def mapped_dag_ids(self) -> set[str]:
+        """DAGs with at least one mapping (their task structure is fetched)."""
+        return {mapping.dag_id for mapping in self.mappings}
+
+    def _partitions_def(self) -> dg.TimeWindowPartitionsDefinition | None:
+        if self.partitions is None:
+            return None
+        cls = {
+            "hourly": dg.HourlyPartitionsDefinition,
+            "daily": dg.DailyPartitionsDefinition,
+            "weekly": dg.WeeklyPartitionsDefinition,
+            "monthly": dg.MonthlyPartitionsDefinition,
+        }[self.partitions.type]
+        start = datetime.fromisoformat(self.partitions.start_date)
+        return cls(start_date=start, timezone=self.partitions.timezone)
+
+    def _inline_spec(self, ref: AssetRefModel, where: str) -> dg.AssetSpec:
+        if ref.key is None:
+            raise ValueError(f"{where}: an asset needs `key` (inline spec) or `by_key` (reference)")
+        return dg.AssetSpec(
+            key=dg.AssetKey.from_user_string(ref.key),
+            deps=[dg.AssetKey.from_user_string(dep) for dep in ref.deps],
+            description=ref.description,
+            kinds=set(ref.kinds) or None,
+            partitions_def=self._partitions_def(),
+        )
+
+    def mapped_definitions(self) -> tuple[list[dg.AssetSpec], list[MappedAsset]]:
+        """Inline specs annotated with their tasks/DAGs, and mappings onto assets defined elsewhere."""
+        inline: dict[dg.AssetKey, dg.AssetSpec] = {}
+        external: dict[dg.AssetKey, tuple[list[tuple[str, str]], list[str]]] = {}
+        for mapping in self.mappings:
+            for task in mapping.task_mappings:
+                where = f"mappings[dag_id={mapping.dag_id}].task_mappings[task_id={task.task_id}]"
+                for ref in task.assets:
+                    self._check_ref(ref, where)
+                    if ref.by_key:
+                        key = dg.AssetKey.from_user_string(ref.by_key)
+                        external.setdefault(key, ([], []))[0].append((mapping.dag_id, task.task_id))
+                    else:
+                        spec = inline.get(dg.AssetKey.from_user_string(ref.key or "")) or self._inline_spec(
+                            ref, where
+                        )
+                        (annotated,) = assets_with_task_mappings(mapping.dag_id, {task.task_id: [spec]})
+                        inline[spec.key] = annotated  # type: ignore[assignment]
+            for ref in mapping.assets:
+                where = f"mappings[dag_id={mapping.dag_id}].assets"
+                self._check_ref(ref, where)
+                if ref.by_key:
+                    key = dg.AssetKey.from_user_string(ref.by_key)
+                    external.setdefault(key, ([], []))[1].append(mapping.dag_id)
+                else:
+                    spec = inline.get(dg.AssetKey.from_user_string(ref.key or "")) or self._inline_spec(
+                        ref, where
+                    )
+                    (annotated,) = assets_with_dag_mappings({mapping.dag_id: [spec]})
+                    inline[spec.key] = annotated  # type: ignore[assignment]
+        clash = set(inline) & set(external)
+        if clash:
+            names = ", ".join(sorted(key.to_user_string() for key in clash))
+            raise ValueError(
+                f"airflow instance {self.name!r}: {names} is both an inline `key` and a `by_key`"
+            )
+        partitions_def = self._partitions_def()
+        external_assets = [
+            MappedAsset(
+                key=key,
+                deps=frozenset(),
+                partitions_def=partitions_def,
+                task_handles=tuple(tasks),
+                dag_ids=tuple(dags),
+            )
+            for key, (tasks, dags) in external.items()
+        ]
+        return list(inline.values()), external_assets
+
+    @staticmethod
+    def _check_ref(ref: AssetRefModel, where: str) -> None:
+        if bool(ref.key) == bool(ref.by_key):
+            raise ValueError(f"{where}: give exactly one of `key` (inline spec) or `by_key` (reference)")
+
+    def sensor_kwargs(self) -> dict[str, object]:
+        """Sensor interval, default status and look-back for the builder."""
+        sensor = self.sensor or SensorModel()
+        if sensor.minimum_interval_seconds < 1:
+            raise ValueError(
+                f"airflow instance {self.name!r}: sensor.minimum_interval_seconds must be >= 1, "
+                f"got {sensor.minimum_interval_seconds}"
+            )
+        if sensor.lookback_seconds < 0:
+            raise ValueError(f"airflow instance {self.name!r}: sensor.lookback_seconds must be >= 0")
+        return {
+            "sensor_minimum_interval_seconds": sensor.minimum_interval_seconds,
+            "default_sensor_status": dg.DefaultSensorStatus.RUNNING
+            if sensor.default_status == "running"
+            else dg.DefaultSensorStatus.STOPPED,
+            "sensor_settings": SensorSettings(lookback=timedelta(seconds=sensor.lookback_seconds)),
+        }
+
+    # ------------------------------------------------------------------ StateBackedComponent
+
+    def write_state_to_path(self, state_path: Path) -> None:
+        """Fetch the Airflow snapshot (DAGs, and tasks of mapped or proxied DAGs) and cache it."""
+        snapshot = fetch_snapshot(
+            self.build_instance(),
+            self.mapped_dag_ids(),
+            dag_selector_fn=self.keeps_dag,
+            retrieval_filter=self.retrieval_filter(),
+        )
+        state_path.write_text(snapshot.model_dump_json())
+
+    def build_defs_from_state(self, context: ComponentLoadContext, state_path: Path | None) -> dg.Definitions:
+        """Definitions from the cached snapshot; no HTTP request."""
+        resource = self.build_resource()
+        inline, external = self.mapped_definitions()
+        if state_path is None or not state_path.exists():
+            context.log.warning(
+                f"Airflow instance {self.name!r}: no cached snapshot yet; run `dg utils refresh-defs-state` "
+                "(or `dg dev`) to fetch the DAGs from Airflow. Only the resource is defined until then."
+            )
+            return dg.Definitions(resources={resource_key(self.name): resource})
+        snapshot = AirflowSnapshot.model_validate_json(state_path.read_text())
+        instance = AirflowInstance(auth_backend=_ResourceBackedAuth(resource), name=self.name)
+        return build_defs_from_snapshot(
+            snapshot,
+            dg.Definitions(assets=inline) if inline else None,
+            airflow_instance=instance,
+            on_missing_mapping=self.on_missing_mapping,
+            extra_mapped_assets=external,
+            resources={resource_key(self.name): resource},
+            **self.sensor_kwargs(),  # type: ignore[arg-type]
+        )
+
+
+class _ResourceBackedAuth(AirflowAuthBackend):
+    """Auth for the sensor, built from the resource's env vars when first used (not at load time)."""
+
+    def __init__(self, resource: AirflowInstanceResource) -> None:
+        self._resource = resource
+        self._backend: AirflowAuthBackend | None = None
+
+    def _inner(self) -> AirflowAuthBackend:
+        if self._backend is None:
+            self._backend = self._resource.resolved().build_auth_backend()
+        return self._backend
+
+    def get_webserver_url(self) -> str:
+        return self._resource.webserver_url
+
+    def get_session(self) -> requests.Session:
+        return self._inner().get_session()
+
+    def authenticate(self, session: requests.Session, api_version: str, timeout: float, verify: Any) -> None:
+        self._inner().authenticate(session, api_version, timeout, verify)
+
+    def refresh(self, session: requests.Session, api_version: str, timeout: float, verify: Any) -> bool:
+        return self._inner().refresh(session, api_version, timeout, verify)
+
+    def before_request(
+        self, session: requests.Session, api_version: str, timeout: float, verify: Any
+    ) -> None:
+        self._inner().before_request(session, api_version, timeout, verify)
+
+
+def component_names(components: Sequence[AirflowInstanceComponent]) -> list[str]:
+    """Instance names, for error messages about collisions."""
+    return [component.name for component in components]
