@@ -9,7 +9,7 @@ it loads the snapshot (reconstruction state, file cache, or Airflow; see
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -173,8 +173,13 @@ def build_defs_from_snapshot(
     default_sensor_status: DefaultSensorStatus | None = None,
     on_missing_mapping: OnMissingMapping = "error",
     sensor_settings: SensorSettings | None = None,
+    extra_mapped_assets: Sequence[MappedAsset] = (),
+    resources: Mapping[str, Any] | None = None,
 ) -> Definitions:
     """Definitions for one Airflow instance from a snapshot, without any I/O.
+
+    ``extra_mapped_assets`` maps tasks/DAGs onto assets defined elsewhere (the component's ``by_key``);
+    ``resources`` replaces the instance's default resources.
 
     Returns ``defs`` merged with one asset per DAG and the instance's sensor.
     """
@@ -182,7 +187,7 @@ def build_defs_from_snapshot(
         raise ValueError(
             f"snapshot of instance {snapshot.instance_name!r} given for instance {airflow_instance.name!r}"
         )
-    mapped_assets = mapped_assets_in(defs)
+    mapped_assets = [*mapped_assets_in(defs), *extra_mapped_assets]
     mapped = {asset.key: asset for asset in mapped_assets}
     by_dag = _check_mappings(snapshot, mappings_by_dag(mapped_assets), on_missing_mapping)
     group_name = f"{airflow_instance.safe_name}__dags"
@@ -206,7 +211,8 @@ def build_defs_from_snapshot(
         default_status=default_sensor_status,
         settings=sensor_settings or SensorSettings(),
     )
-    own = Definitions(assets=dag_specs, sensors=[sensor], resources=instance_resources(airflow_instance))
+    own_resources = dict(resources) if resources is not None else instance_resources(airflow_instance)
+    own = Definitions(assets=dag_specs, sensors=[sensor], resources=own_resources)
     return Definitions.merge(defs, own) if defs is not None else own
 
 
