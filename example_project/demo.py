@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -41,7 +42,7 @@ from airlift_components.conventions import (
     TASK_MAPPINGS_METADATA_KEY,
 )
 from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME, LocalAirflow
-from example_project.dagster_defs.definitions import DEFAULT_STAGE, STAGES
+from example_project.dagster_defs.stages import DEFAULT_STAGE, STAGES
 from example_project.dagster_dev import AssetKeyPath, DagsterDev, Materialization
 from example_project.tutorial_env import AIRFLOW_INSTANCE_NAME, DUCKDB_DATABASE_NAME
 
@@ -378,6 +379,15 @@ def run_standalone(dagster: DagsterDev, timeout: float) -> list[AssetRow]:
     return describe_materializations(dagster, keys, "")
 
 
+def ensure_port_free(port: int, option: str) -> None:
+    """Fail early, naming the option to change, when something already listens on ``port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        if sock.connect_ex(("127.0.0.1", port)) == 0:
+            raise SystemExit(
+                f"Port {port} on 127.0.0.1 is already in use: stop that process or pass {option} PORT"
+            )
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -399,6 +409,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; see the module docstring."""
     args = parse_args(argv)
+    if args.stage != "standalone":
+        ensure_port_free(args.airflow_port, "--airflow-port")
+    ensure_port_free(args.dagster_port, "--dagster-port")
     paths = prepare_workdir(args.workdir)
     airflow_url = f"http://127.0.0.1:{args.airflow_port}"
     dagster_url = f"http://127.0.0.1:{args.dagster_port}"

@@ -13,18 +13,7 @@ import os
 
 from dagster import Definitions
 
-STAGES = (
-    "peer",
-    "peer_with_check",
-    "observe",
-    "observe_with_partitions",
-    "observe_dag_level",
-    "migrate",
-    "migrate_dag_level",
-    "migrate_with_check",
-    "standalone",
-)
-DEFAULT_STAGE = "migrate"
+from example_project.dagster_defs.stages import DEFAULT_STAGE, STAGES
 
 
 def load_stage_defs(stage: str) -> Definitions:

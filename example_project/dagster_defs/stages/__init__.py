@@ -1,0 +1,14 @@
+"""One module per tutorial stage; each defines ``defs``. Importing this package loads none of them."""
+
+STAGES = (
+    "peer",
+    "peer_with_check",
+    "observe",
+    "observe_with_partitions",
+    "observe_dag_level",
+    "migrate",
+    "migrate_dag_level",
+    "migrate_with_check",
+    "standalone",
+)
+DEFAULT_STAGE = "migrate"

@@ -1,0 +1,181 @@
+"""Every stage module imports and yields the tutorial's Definitions; the checks fail on bad CSVs.
+
+The Airflow stages peer to a real Airflow 3 that runs the example DAGs; ``standalone`` needs none and
+runs its schedule's job in process on real dbt and DuckDB.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import AssetCheckKey, AssetKey, DagsterInstance, Definitions
+
+from airlift_components.conventions import PROXY_MARKER_FIELD
+from airlift_components.testing.local_airflow import LocalAirflow, free_port
+from example_project.dagster_defs.stages import STAGES
+from tests.conftest import make_client
+from tests.example_project.conftest import ExampleDirs, fresh_import
+
+INSTANCE = "airflow_instance_one"
+DAG_ASSETS = {
+    AssetKey([INSTANCE, "dag", dag])
+    for dag in ("rebuild_customers_list", "summarize_orders", "audit_csv_files")
+}
+DBT_ASSETS = {
+    AssetKey(name)
+    for name in (
+        "stg_customers",
+        "stg_orders",
+        "stg_payments",
+        "customers",
+        "orders",
+        "raw_orders",
+        "raw_payments",
+    )
+}
+TUTORIAL_ASSETS = {AssetKey(["raw_data", "raw_customers"]), AssetKey("customers_csv"), *DBT_ASSETS}
+SUMMARY_ASSETS = {AssetKey("order_summary"), AssetKey("order_summary_csv")}
+AIRFLOW_STAGES = [stage for stage in STAGES if stage != "standalone"]
+EXPECTED_ASSETS = {
+    "peer": DAG_ASSETS,
+    "peer_with_check": DAG_ASSETS,
+    "observe": DAG_ASSETS | TUTORIAL_ASSETS,
+    "observe_with_partitions": DAG_ASSETS | TUTORIAL_ASSETS,
+    "observe_dag_level": DAG_ASSETS | TUTORIAL_ASSETS,
+    "migrate": DAG_ASSETS | TUTORIAL_ASSETS | SUMMARY_ASSETS,
+    "migrate_dag_level": DAG_ASSETS | TUTORIAL_ASSETS | SUMMARY_ASSETS,
+    "migrate_with_check": DAG_ASSETS | TUTORIAL_ASSETS | SUMMARY_ASSETS,
+    "standalone": TUTORIAL_ASSETS,
+}
+# Assets Dagster can execute itself (the rest are specs materialized by the sensor).
+EXECUTABLE = {
+    "peer": set(),
+    "peer_with_check": set(),
+    "observe": DBT_ASSETS,
+    "observe_with_partitions": DBT_ASSETS,
+    "observe_dag_level": DBT_ASSETS,
+    "migrate": TUTORIAL_ASSETS | SUMMARY_ASSETS,
+    "migrate_dag_level": TUTORIAL_ASSETS | SUMMARY_ASSETS,
+    "migrate_with_check": TUTORIAL_ASSETS | SUMMARY_ASSETS,
+    "standalone": TUTORIAL_ASSETS,
+}
+
+
+def _load_stage(
+    stage: str, monkeypatch: pytest.MonkeyPatch, dirs: ExampleDirs, airflow_url: str
+) -> Definitions:
+    for key, value in dirs.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AIRLIFT_AIRFLOW_URL", airflow_url)
+    return fresh_import(f"example_project.dagster_defs.stages.{stage}").defs
+
+
+def _asset_keys(defs: Definitions) -> set[AssetKey]:
+    return set(defs.resolve_asset_graph().get_all_asset_keys())
+
+
+def _executable_keys(defs: Definitions) -> set[AssetKey]:
+    graph = defs.resolve_asset_graph()
+    return {key for key in graph.get_all_asset_keys() if graph.get(key).is_executable}
+
+
+@pytest.mark.parametrize("stage", AIRFLOW_STAGES)
+def test_airflow_stage_yields_the_tutorial_assets(
+    stage: str,
+    example_airflow: tuple[LocalAirflow, ExampleDirs],
+    dbt_manifest: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    airflow, dirs = example_airflow
+    defs = _load_stage(stage, monkeypatch, dirs, airflow.url)
+    assert _asset_keys(defs) == EXPECTED_ASSETS[stage]
+    assert _executable_keys(defs) == EXECUTABLE[stage]
+    assert len(list(defs.sensors or [])) == 1  # the Airflow polling sensor
+
+
+def test_partitioned_stage_gives_every_mapped_asset_daily_partitions(
+    example_airflow: tuple[LocalAirflow, ExampleDirs], dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    airflow, dirs = example_airflow
+    graph = _load_stage("observe_with_partitions", monkeypatch, dirs, airflow.url).resolve_asset_graph()
+    for key in TUTORIAL_ASSETS:
+        partitions_def = graph.get(key).partitions_def
+        assert partitions_def is not None and partitions_def.get_cron_schedule() == "0 0 * * *", key
+
+
+def test_check_stages_attach_validate_exported_csv(
+    example_airflow: tuple[LocalAirflow, ExampleDirs], dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    airflow, dirs = example_airflow
+    peer = _load_stage("peer_with_check", monkeypatch, dirs, airflow.url).resolve_asset_graph()
+    migrate = _load_stage("migrate_with_check", monkeypatch, dirs, airflow.url).resolve_asset_graph()
+    dag_key = AssetKey([INSTANCE, "dag", "rebuild_customers_list"])
+    assert AssetCheckKey(dag_key, "validate_exported_csv") in peer.asset_check_keys
+    assert AssetCheckKey(AssetKey("customers_csv"), "validate_exported_csv") in migrate.asset_check_keys
+
+
+def test_airflow_parses_the_example_dags_with_their_proxied_state(
+    example_airflow: tuple[LocalAirflow, ExampleDirs],
+) -> None:
+    client = make_client(example_airflow[0])
+    tasks = {task.task_id: task for task in client.list_tasks("rebuild_customers_list")}
+    assert set(tasks) == {"load_raw_customers", "build_dbt_models", "export_customers"}
+    assert tasks["load_raw_customers"].operator == "LoadCSVToDuckDB"
+    assert tasks["build_dbt_models"].downstream_task_ids == ("export_customers",)
+    assert not any(
+        PROXY_MARKER_FIELD in task.template_fields for task in tasks.values()
+    )  # nothing proxied yet
+    # summarize_orders.yaml says `proxied: True`: Airflow shows one proxy task instead of the two originals.
+    summary = client.list_tasks("summarize_orders")
+    assert len(summary) == 1 and PROXY_MARKER_FIELD in summary[0].template_fields
+    mapped = {task.task_id: task for task in client.list_tasks("audit_csv_files")}
+    assert mapped["count_rows"].is_mapped and not mapped["report"].is_mapped
+
+
+def test_definitions_file_picks_the_stage_from_the_environment(
+    example_dirs: ExampleDirs, dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRLIFT_STAGE", "standalone")
+    definitions = fresh_import("example_project.dagster_defs.definitions")
+    assert _asset_keys(definitions.defs) == EXPECTED_ASSETS["standalone"]
+    with pytest.raises(ValueError, match="Unknown stage 'nope'"):
+        definitions.load_stage_defs("nope")
+
+
+def test_standalone_schedule_job_materializes_everything_without_airflow(
+    example_dirs: ExampleDirs, dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Point the Airflow URL at a port where nothing listens: the standalone stage must not need it.
+    defs = _load_stage("standalone", monkeypatch, example_dirs, f"http://127.0.0.1:{free_port()}")
+    assert not list(defs.sensors or [])
+    schedule = defs.resolve_schedule_def("rebuild_customers_list_schedule")
+    assert schedule.cron_schedule == "0 0 * * *"
+    job = defs.resolve_job_def(schedule.job_name)
+    with DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(instance=instance)
+        assert result.success
+        materialized = {event.asset_key for event in result.get_asset_materialization_events()}
+        assert materialized == TUTORIAL_ASSETS
+        checks = {evaluation.check_name: evaluation for evaluation in result.get_asset_check_evaluations()}
+    assert checks["validate_exported_csv"].passed
+    assert checks["validate_exported_csv"].metadata["rows"].value == 100
+    lines = example_dirs.customers_csv.read_text().splitlines()
+    assert lines[0].startswith("customer_id,first_name,last_name")
+    assert len(lines) == 101 and {line.split(",")[0] for line in lines[1:]} == {str(i) for i in range(1, 101)}
+
+
+@pytest.mark.parametrize("content", ["", "customer_id,first_name,last_name\n"], ids=["empty", "header_only"])
+def test_export_check_fails_when_the_csv_is_empty(
+    content: str, example_dirs: ExampleDirs, dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _load_stage("standalone", monkeypatch, example_dirs, f"http://127.0.0.1:{free_port()}")
+    validate = sys.modules["example_project.dagster_defs.stages.standalone"].validate_exported_csv
+    assert not validate().passed  # no file at all
+    example_dirs.customers_csv.write_text(content)
+    result = validate()
+    assert not result.passed
+    assert "is empty" in (result.description or "")
+    example_dirs.customers_csv.write_text("customer_id\n1\n")
+    assert validate().passed
