@@ -247,6 +247,11 @@ class DagsterDev:
         except ProcessLookupError:
             pass
 
+    def check_alive(self) -> None:
+        """Raise :class:`DagsterDevError` with the log tail if ``dagster dev`` has exited."""
+        if self._process is not None and self._process.poll() is not None:
+            raise DagsterDevError(f"dagster dev exited with {self._process.returncode}:\n{self.log_tail()}")
+
     def log_tail(self, lines: int = 40) -> str:
         """The end of the process's output, for error messages."""
         if not self.log_path.exists():

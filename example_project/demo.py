@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TypeVar
@@ -69,6 +69,21 @@ STANDALONE_JOB = "__anonymous_asset_job_rebuild_customers_list_schedule"
 
 T = TypeVar("T")
 _STARTED = time.monotonic()
+_GUARDS: list[Callable[[], None]] = []
+
+
+def watch_processes(airflow: LocalAirflow | None, dagster: DagsterDev) -> None:
+    """Make every wait fail fast, with the dead process's log, if Airflow or dagster dev stops."""
+
+    def check_airflow() -> None:
+        if airflow is not None:
+            for name, process in airflow._processes:  # noqa: SLF001 - LocalAirflow has no public poll
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"Airflow {name} stopped (exit {process.returncode}) during the demo:\n{airflow.log_tail(name)}"
+                    )
+
+    _GUARDS[:] = [check_airflow, dagster.check_alive]
 
 
 def progress(message: str) -> None:
@@ -76,11 +91,23 @@ def progress(message: str) -> None:
     print(f"[demo {time.monotonic() - _STARTED:6.1f}s] {message}", flush=True)
 
 
-def wait_for(what: str, check: Callable[[], T | None], *, timeout: float, interval: float = 2.0) -> T:
-    """Call ``check`` until it returns something truthy; print progress every 15 s; fail after ``timeout``."""
+def wait_for(
+    what: str,
+    check: Callable[[], T | None],
+    *,
+    timeout: float,
+    interval: float = 2.0,
+    status: Callable[[], str] | None = None,
+) -> T:
+    """Call ``check`` until it returns something truthy; print progress every 15 s; fail after ``timeout``.
+
+    Fails at once if a process the demo started has died (see :func:`watch_processes`).
+    """
     deadline = time.monotonic() + timeout
     next_note = time.monotonic() + 15
     while True:
+        for guard in _GUARDS:
+            guard()
         result = check()
         if result:
             return result
@@ -88,7 +115,7 @@ def wait_for(what: str, check: Callable[[], T | None], *, timeout: float, interv
         if now > deadline:
             raise TimeoutError(f"Timed out after {timeout:.0f}s waiting for {what}")
         if now > next_note:
-            progress(f"... still waiting for {what}")
+            progress(f"... still waiting for {what}" + (f": {status()}" if status else ""))
             next_note = now + 15
         time.sleep(interval)
 
@@ -135,6 +162,7 @@ def prepare_workdir(workdir: Path) -> DemoPaths:
     paths = DemoPaths(workdir.resolve())
     for directory in (paths.example_dir, paths.airflow_home, paths.dagster_home, paths.workdir / "logs"):
         shutil.rmtree(directory, ignore_errors=True)
+    (paths.workdir / "summary.json").unlink(missing_ok=True)
     shutil.copytree(
         EXAMPLE_DIR / "airflow_dags", paths.dags_dir, ignore=shutil.ignore_patterns("__pycache__")
     )
@@ -281,6 +309,16 @@ def print_table(rows: Sequence[AssetRow]) -> None:
     print(flush=True)
 
 
+def write_summary(paths: DemoPaths, stage: str, table: str, rows: Sequence[AssetRow]) -> None:
+    """Record a table in ``<workdir>/summary.json`` (what the end-to-end tests read)."""
+    summary_file = paths.workdir / "summary.json"
+    summary = json.loads(summary_file.read_text()) if summary_file.exists() else {"stage": stage}
+    summary[table] = [asdict(row) for row in rows]
+    summary["customers_csv"] = str(paths.customers_csv)
+    summary["seconds"] = round(time.monotonic() - _STARTED, 1)
+    summary_file.write_text(json.dumps(summary, indent=2))
+
+
 def logical_dates(stage: str) -> tuple[datetime, datetime]:
     """Logical dates of the two runs: yesterday and today for the partitioned stage, else now-ish."""
     if stage == "observe_with_partitions":
@@ -290,28 +328,47 @@ def logical_dates(stage: str) -> tuple[datetime, datetime]:
     return now - timedelta(minutes=1), now
 
 
+def trigger(client: AirflowClient, dag_id: str, logical_date: datetime | None) -> str:
+    """Trigger a DAG run and return its run id."""
+    run = client.trigger_dag_run(dag_id, logical_date=logical_date)
+    progress(f"Triggered {dag_id} run {run.run_id}")
+    return run.run_id
+
+
+def task_states(client: AirflowClient, dag_id: str, run_id: str) -> str:
+    """``task=state`` pairs of one run, for progress lines."""
+    instances = client.list_task_instances(dag_ids=[dag_id], run_ids=[run_id])
+    return ", ".join(
+        f"{ti.task_id}{f'[{ti.map_index}]' if ti.map_index >= 0 else ''}={ti.state or 'none'}"
+        for ti in instances
+    )
+
+
+def wait_for_success(client: AirflowClient, dag_id: str, run_id: str, timeout: float) -> None:
+    """Wait for an Airflow run; fail, naming the tasks that did not succeed, unless it succeeds."""
+
+    def finished() -> str | None:
+        state = client.get_dag_run(dag_id, run_id).state
+        return state if state in {"success", "failed"} else None
+
+    state = wait_for(
+        f"Airflow run {dag_id}/{run_id}",
+        finished,
+        timeout=timeout,
+        status=lambda: task_states(client, dag_id, run_id),
+    )
+    if state != "success":
+        raise RuntimeError(
+            f"Airflow run {dag_id}/{run_id} ended {state}: {task_states(client, dag_id, run_id)}"
+        )
+    progress(f"Airflow run {dag_id}/{run_id} succeeded")
+
+
 def run_dag(client: AirflowClient, dag_id: str, logical_date: datetime | None, timeout: float) -> str:
     """Trigger a DAG run, wait for it and fail unless it succeeds; return the run id."""
-    run = client.trigger_dag_run(dag_id, logical_date=logical_date)
-    progress(f"Triggered {dag_id} run {run.run_id}; waiting for Airflow ...")
-    finished = wait_for(
-        f"Airflow run {dag_id}/{run.run_id}",
-        lambda: (lambda r: r if r.state in {"success", "failed"} else None)(
-            client.get_dag_run(dag_id, run.run_id)
-        ),
-        timeout=timeout,
-    )
-    if finished.state != "success":
-        failed = [
-            ti.task_id
-            for ti in client.list_task_instances(dag_ids=[dag_id], run_ids=[run.run_id])
-            if ti.state != "success"
-        ]
-        raise RuntimeError(
-            f"Airflow run {dag_id}/{run.run_id} ended {finished.state}; tasks not successful: {failed}"
-        )
-    progress(f"Airflow run {dag_id}/{run.run_id} succeeded")
-    return run.run_id
+    run_id = trigger(client, dag_id, logical_date)
+    wait_for_success(client, dag_id, run_id, timeout)
+    return run_id
 
 
 def run_airflow_stages(
@@ -326,15 +383,20 @@ def run_airflow_stages(
 
     first_date, second_date = logical_dates(stage)
     started = time.time()
-    run_dag(client, MAPPED_TASK_DAG, None, timeout)
-    run_dag(client, MAIN_DAG, first_date, timeout)
+    # The mapped-task DAG and the tutorial DAG share nothing, so they run side by side.
+    mapped_run = trigger(client, MAPPED_TASK_DAG, None)
+    main_run = trigger(client, MAIN_DAG, first_date)
+    wait_for_success(client, MAPPED_TASK_DAG, mapped_run, timeout)
+    wait_for_success(client, MAIN_DAG, main_run, timeout)
     progress("Waiting for the sensor to report the Airflow runs as materializations in Dagster ...")
     wait_for(
         "Dagster materializations of the first run",
         lambda: materialized_since(dagster, [*main_keys, dag_asset_key(MAPPED_TASK_DAG)], started),
         timeout=timeout,
     )
-    print_table(describe_materializations(dagster, main_keys, airflow.url))
+    first_table = describe_materializations(dagster, main_keys, airflow.url)
+    print_table(first_table)
+    write_summary(paths, stage, "first_run", first_table)
 
     keys = [*main_keys, dag_asset_key(MAPPED_TASK_DAG)]
     mode = PROXY_MODE.get(stage)
@@ -449,6 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress("Airflow is up and has parsed the example DAGs")
         progress(f"Starting dagster dev on {dagster.url} (logs: {dagster.log_path}) ...")
         dagster.start()
+        watch_processes(airflow, dagster)
         dagster.wait_until_loaded(timeout=args.timeout)
         progress("Dagster code location loaded")
 
@@ -457,6 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             rows = run_airflow_stages(args.stage, paths, airflow, dagster, args.timeout)
         print_table(rows)
+        write_summary(paths, args.stage, "final", rows)
         if paths.customers_csv.exists():
             lines = paths.customers_csv.read_text().splitlines()
             progress(f"{paths.customers_csv} has {len(lines) - 1} customers")
