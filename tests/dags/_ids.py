@@ -10,5 +10,6 @@ CORE_DAG_IDS = [
     "core_mapped",
     "core_proxied",
     "core_not_proxied",
+    "core_quick_then_slow",
 ]
 ALL_DAG_IDS = ["simple_chain", "always_fails", *GENERATED_DAG_IDS, *CORE_DAG_IDS]

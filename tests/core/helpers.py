@@ -1,0 +1,115 @@
+"""Helpers for the core tests: load seed stages, tick a sensor like the daemon does, trigger runs."""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    AssetObservation,
+    DagsterInstance,
+    Definitions,
+    build_sensor_context,
+)
+from dagster._core.definitions.sensor_definition import SensorExecutionData
+
+from airlift_components.airflow_api import AirflowClient, DagRunRecord
+from airlift_components.core import AirflowInstance, BasicAuthBackend
+from airlift_components.core.sensor import sensor_name
+from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME, LocalAirflow
+
+SEED_STAGES = Path(__file__).resolve().parent / "seed_stages"
+SEED_URL = "http://localhost:8080"
+SEED_INSTANCE = "airflow_instance_one"
+
+
+def load_seed_stage(stage: str, airflow: LocalAirflow) -> types.ModuleType:
+    """Execute a seed stage file with its Airflow URL pointed at the test Airflow; returns the module."""
+    source = (SEED_STAGES / f"{stage}.py").read_text()
+    assert SEED_URL in source
+    module = types.ModuleType(f"seed_stage_{stage}")
+    exec(
+        compile(source.replace(SEED_URL, airflow.url), f"seed_stages/{stage}.py", "exec", dont_inherit=True),
+        module.__dict__,
+    )
+    return module
+
+
+def instance_for(
+    airflow: LocalAirflow, name: str = "test_instance", **client_options: object
+) -> AirflowInstance:
+    """An AirflowInstance for the test Airflow."""
+    return AirflowInstance(
+        auth_backend=BasicAuthBackend(airflow.url, ADMIN_USERNAME, ADMIN_PASSWORD),
+        name=name,
+        **client_options,
+    )
+
+
+def tick(
+    defs: Definitions,
+    dagster_instance: DagsterInstance,
+    cursor: str | None,
+    instance_name: str = SEED_INSTANCE,
+    run_checks: bool = True,
+) -> SensorExecutionData:
+    """Evaluate the instance's sensor once, as the daemon would: report its asset events into the
+    Dagster instance, then execute the runs it requests (asset checks)."""
+    sensor = defs.resolve_sensor_def(sensor_name(instance_name))
+    context = build_sensor_context(instance=dagster_instance, cursor=cursor, definitions=defs)
+    data = sensor.evaluate_tick(context)
+    for event in data.asset_events:
+        dagster_instance.report_runless_asset_event(event)
+    if run_checks:
+        repository = defs.get_repository_def()
+        for request in data.run_requests:
+            job = repository.get_job(request.job_name).get_subset(
+                asset_selection=set(request.asset_selection or ()),
+                asset_check_selection=set(request.asset_check_keys or ()),
+            )
+            assert job.execute_in_process(instance=dagster_instance).success
+    return data
+
+
+def events_for_run(
+    data: SensorExecutionData | Iterable[SensorExecutionData], run_id: str, dag_id: str | None = None
+) -> list[AssetMaterialization | AssetObservation]:
+    """The events of one Airflow run (by the run id / DAG id in their metadata), across ticks."""
+    ticks = [data] if isinstance(data, SensorExecutionData) else list(data)
+    found = []
+    for one in ticks:
+        for event in one.asset_events:
+            meta = event.metadata
+            if meta["airflow/run_id"].value != run_id:
+                continue
+            if dag_id is not None and meta["airflow/dag_id"].value != dag_id:
+                continue
+            found.append(event)
+    return found
+
+
+def keys_of(
+    events: Iterable[AssetMaterialization | AssetObservation], kind: type = AssetMaterialization
+) -> list[str]:
+    """User strings of the asset keys of the events of one kind, in order."""
+    return [event.asset_key.to_user_string() for event in events if isinstance(event, kind)]
+
+
+def dag_key(dag_id: str, instance_name: str = SEED_INSTANCE) -> AssetKey:
+    """The DAG asset key."""
+    return AssetKey([instance_name, "dag", dag_id])
+
+
+def run_and_wait(client: AirflowClient, dag_id: str, **trigger_args: object) -> DagRunRecord:
+    """Trigger a run and wait until it finishes."""
+    run = client.trigger_dag_run(dag_id, **trigger_args)  # type: ignore[arg-type]
+    return client.wait_for_dag_run(run.dag_id, run.run_id, timeout=240, poll_interval=0.5)
+
+
+def utcnow() -> datetime:
+    """Now, in UTC."""
+    return datetime.now(timezone.utc)
