@@ -124,17 +124,18 @@ class BaseProxyToDagsterOperator(BaseOperator):
         client = self.get_graphql_client(context)
         self._dagster_client = client
         try:
-            node, targets, earlier_runs = self.find_targets(client, context)
-            asset_keys = self.get_asset_keys(targets)
-            run = self.launch_or_reattach(client, context, node, targets, asset_keys, earlier_runs)
-            self._dagster_run_id = run.run_id
-            run = self.wait_for_run(client, run)
-        except (DagsterAssetNotFoundError, DagsterAuthenticationError, ProxyTargetsError) as exc:
-            # Retrying cannot fix a missing mapping, bad credentials or a run without a logical date.
-            raise AirflowFailException(str(exc)) from None
+            try:
+                node, targets, earlier_runs = self.find_targets(client, context)
+                asset_keys = self.get_asset_keys(targets)
+                run = self.launch_or_reattach(client, context, node, targets, asset_keys, earlier_runs)
+                self._dagster_run_id = run.run_id
+                run = self.wait_for_run(client, run)
+            except (DagsterAssetNotFoundError, DagsterAuthenticationError, ProxyTargetsError) as exc:
+                # Retrying cannot fix a missing mapping, bad credentials or a run without a logical date.
+                raise AirflowFailException(str(exc)) from None
+            self.report(client, run)
         finally:
             self.log.info("Dagster GraphQL requests for this task: %d", client.request_count)
-        self.report(client, run)
 
     def find_targets(
         self, client: DagsterGraphQLClient, context: Context

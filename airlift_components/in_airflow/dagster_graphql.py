@@ -175,6 +175,8 @@ class DagsterGraphQLClient:
         timeout: seconds per HTTP request (connect and read).
         max_attempts: attempts per call when Dagster is unreachable or answers 502/503/504.
         backoff: seconds before the second attempt; doubles each time, capped at 10s.
+        launch_timeout: seconds to wait for the launch mutation, which is not retried once sent (a
+            busy code server can take long to build the run's job).
     """
 
     def __init__(
@@ -185,12 +187,14 @@ class DagsterGraphQLClient:
         timeout: float = 30.0,
         max_attempts: int = 4,
         backoff: float = 1.0,
+        launch_timeout: float = 120.0,
     ) -> None:
         self.url = url.rstrip("/")
         self.session = session
         self.timeout = timeout
         self.max_attempts = max(1, max_attempts)
         self.backoff = backoff
+        self.launch_timeout = launch_timeout
         #: Number of HTTP requests sent (retries included), for measurements.
         self.request_count = 0
 
@@ -206,7 +210,12 @@ class DagsterGraphQLClient:
     # ------------------------------------------------------------------ transport
 
     def execute(
-        self, query: str, variables: Mapping[str, Any] | None = None, *, retry_unsent_only: bool = False
+        self,
+        query: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        retry_unsent_only: bool = False,
+        timeout: float | None = None,
     ) -> dict[str, Any]:
         """Send one GraphQL document and return its ``data``.
 
@@ -214,18 +223,19 @@ class DagsterGraphQLClient:
         surely did not reach Dagster (connection refused), not after a read timeout or a 5xx.
         """
         payload = {"query": query, "variables": dict(variables or {})}
+        timeout = timeout or self.timeout
         last_problem = ""
         for attempt in range(1, self.max_attempts + 1):
             if attempt > 1:
                 time.sleep(min(self.backoff * 2 ** (attempt - 2), 10.0))
             self.request_count += 1
             try:
-                response = self.session.post(self.graphql_url, json=payload, timeout=self.timeout)
+                response = self.session.post(self.graphql_url, json=payload, timeout=timeout)
             except requests.ConnectionError as exc:  # includes ConnectTimeout: nothing reached Dagster
                 last_problem = f"cannot connect ({type(exc).__name__})"
                 continue
             except requests.Timeout:  # read timeout: Dagster may have acted on the request
-                last_problem = f"no answer within {self.timeout:.0f}s"
+                last_problem = f"no answer within {timeout:.0f}s"
                 if retry_unsent_only:
                     break
                 continue
@@ -347,7 +357,12 @@ class DagsterGraphQLClient:
             },
             "executionMetadata": {"tags": _tags(tags)},
         }
-        data = self.execute(LAUNCH_RUN_MUTATION, {"executionParams": params}, retry_unsent_only=True)
+        data = self.execute(
+            LAUNCH_RUN_MUTATION,
+            {"executionParams": params},
+            retry_unsent_only=True,
+            timeout=self.launch_timeout,
+        )
         result = data.get("launchPipelineExecution") or {}
         if result.get("__typename") != "LaunchRunSuccess":
             errors = "; ".join(e.get("message", "") for e in result.get("errors") or [])

@@ -130,9 +130,13 @@ def _state_files(folder: Path) -> Iterable[Path]:
 
 def _read_yaml(path: Path) -> Any:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ProxiedStateError(f"{path}: cannot read proxied state file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ProxiedStateError(
+            f"{path}: cannot read proxied state file: not UTF-8 text ({exc.reason})"
+        ) from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -41,7 +41,9 @@ def test_proxied_task_keeps_its_id_dependencies_and_scheduling_settings(proxy_ai
     tasks = {task.task_id: task for task in client.list_tasks("proxy_middle")}
     transform = tasks["transform"]
     assert transform.operator == "DefaultProxyTaskToDagsterOperator"
-    assert transform.upstream_task_ids == ("extract",) or set(tasks["extract"].downstream_task_ids) == {"transform"}
+    assert transform.upstream_task_ids == ("extract",) or set(tasks["extract"].downstream_task_ids) == {
+        "transform"
+    }
     assert set(transform.downstream_task_ids) == {"load"}
     assert transform.retries == 2
     assert transform.trigger_rule == "all_done"
@@ -159,7 +161,9 @@ def test_retried_task_reattaches_instead_of_launching_a_second_run(proxy_airflow
     assert len(runs) == 1, [r.tags for r in runs]
     assert runs[0].tags["airlift/try_number"] == "1"
     assert runs[0].status == "SUCCESS"
-    assert "instead of launching a second run" in task_log(proxy_airflow3, "proxy_retry", run.run_id, "slow", 2)
+    assert "instead of launching a second run" in task_log(
+        proxy_airflow3, "proxy_retry", run.run_id, "slow", 2
+    )
 
 
 def test_timed_out_task_terminates_its_dagster_run(proxy_airflow3, dagster):
@@ -176,7 +180,9 @@ def test_instance_name_unknown_falls_back_to_dag_id_metadata(proxy_airflow3, dag
     assert run.state == "success"
     (dagster_run,) = dagster.runs_for("proxy_fallback", airlift__dag_run_id=run.run_id)
     assert dagster_run.status == "SUCCESS"
-    assert "looking the DAG asset up by dag_id" in task_log(proxy_airflow3, "proxy_fallback", run.run_id, "only")
+    assert "looking the DAG asset up by dag_id" in task_log(
+        proxy_airflow3, "proxy_fallback", run.run_id, "only"
+    )
 
 
 def test_unreachable_dagster_fails_clearly_after_bounded_retries(proxy_airflow3):

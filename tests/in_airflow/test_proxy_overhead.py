@@ -1,0 +1,54 @@
+"""Measures a proxied task's overhead: Airflow task duration minus Dagster run duration (median of 5).
+
+Also counts the GraphQL requests each proxied task sent (the operator logs the count). Results are
+printed and written to ``$AIRLIFT_BENCH_OUT`` (default: the pytest temp dir) as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+from pathlib import Path
+
+import pytest
+
+from tests.in_airflow.conftest import make_client, run_dag, task_log
+
+pytestmark = pytest.mark.timeout(900)
+RUNS = 5
+
+
+def test_proxied_task_overhead_median_of_five(proxy_airflow3, dagster, tmp_path):
+    client = make_client(proxy_airflow3)
+    samples = []
+    for _ in range(RUNS):
+        run = run_dag(client, "proxy_bench")
+        assert run.state == "success"
+        (ti,) = client.list_task_instances(dag_ids=["proxy_bench"], run_ids=[run.run_id])
+        (dagster_run,) = dagster.runs_for("proxy_bench", airlift__dag_run_id=run.run_id)
+        task_seconds = (ti.end_date - ti.start_date).total_seconds()
+        run_seconds = dagster_run.end_time - dagster_run.start_time
+        calls = re.findall(
+            r"Dagster GraphQL requests for this task: (\d+)",
+            task_log(proxy_airflow3, "proxy_bench", run.run_id, "work"),
+        )
+        samples.append(
+            {
+                "task_s": task_seconds,
+                "dagster_run_s": run_seconds,
+                "overhead_s": task_seconds - run_seconds,
+                "graphql_requests": int(calls[-1]),
+            }
+        )
+    result = {
+        "airflow": "3.3",
+        "samples": samples,
+        "median_overhead_s": statistics.median(s["overhead_s"] for s in samples),
+        "median_graphql_requests": statistics.median(s["graphql_requests"] for s in samples),
+    }
+    out = Path(os.environ.get("AIRLIFT_BENCH_OUT", tmp_path / "proxy_overhead.json"))
+    out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    assert result["median_overhead_s"] < 30
