@@ -1,0 +1,137 @@
+"""`python -m example_project.demo --once` per stage: real Airflow 3, real `dagster dev`, real dbt on DuckDB.
+
+Each test runs the demo on free ports in its own work directory and reads the ``summary.json`` it
+writes: who materialized every asset after the first (Airflow-only) run and after the proxied run,
+and the exported ``customers.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from airlift_components.testing.local_airflow import free_port
+from tests.example_project.conftest import EXAMPLE, REPO
+
+DAG = "airflow_instance_one/dag/rebuild_customers_list"
+MAPPED_DAG = "airflow_instance_one/dag/audit_csv_files"
+SUMMARY_DAG = "airflow_instance_one/dag/summarize_orders"
+DBT = {"stg_customers", "stg_orders", "stg_payments", "customers", "orders", "raw_orders", "raw_payments"}
+LOAD, EXPORT = "raw_data/raw_customers", "customers_csv"
+BY_AIRFLOW = "Airflow"
+PROXIED = "Dagster (proxied from rebuild_customers_list)"
+PROXIED_SUMMARY = "Dagster (proxied from summarize_orders)"
+
+
+def _expected_final(stage: str) -> dict[str, str]:
+    """Who materialized each asset last, per stage, after the demo's second run."""
+    if stage == "standalone":
+        return {key: "Dagster" for key in (LOAD, EXPORT, *DBT)}
+    if stage in {"peer", "peer_with_check"}:
+        return {DAG: BY_AIRFLOW, MAPPED_DAG: BY_AIRFLOW}
+    dbt_side = BY_AIRFLOW if stage == "observe_dag_level" else PROXIED
+    edges_side = PROXIED if stage == "migrate_dag_level" else BY_AIRFLOW
+    expected = {DAG: BY_AIRFLOW, MAPPED_DAG: BY_AIRFLOW, LOAD: edges_side, EXPORT: edges_side}
+    expected.update({key: dbt_side for key in DBT})
+    if stage.startswith("migrate"):
+        expected.update(
+            {SUMMARY_DAG: BY_AIRFLOW, "order_summary": PROXIED_SUMMARY, "order_summary_csv": PROXIED_SUMMARY}
+        )
+    return expected
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _run_demo(stage: str, workdir: Path) -> tuple[dict, float, list[int]]:
+    ports = [free_port(), free_port()]
+    command = [
+        sys.executable,
+        "-m",
+        "example_project.demo",
+        "--once",
+        "--stage",
+        stage,
+        "--airflow-port",
+        str(ports[0]),
+        "--dagster-port",
+        str(ports[1]),
+        "--workdir",
+        str(workdir),
+        "--timeout",
+        "900",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    started = time.monotonic()
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=3000)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, f"demo failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+    print(result.stdout)
+    return json.loads((workdir / "summary.json").read_text()), elapsed, ports
+
+
+def _by_asset(rows: list[dict]) -> dict[str, dict]:
+    return {row["asset"]: row for row in rows}
+
+
+def _assert_customers_csv(path: Path) -> None:
+    with (EXAMPLE / "airflow_dags" / "raw_customers.csv").open() as handle:
+        raw = {row["id"]: (row["first_name"], row["last_name"]) for row in csv.DictReader(handle)}
+    with path.open() as handle:
+        exported = {
+            row["customer_id"]: (row["first_name"], row["last_name"]) for row in csv.DictReader(handle)
+        }
+    assert exported == raw  # one row per raw customer, same names, ids 1..100
+    assert len(exported) == 100
+
+
+@pytest.mark.parametrize(
+    "stage",
+    [
+        "peer",
+        "peer_with_check",
+        "observe",
+        "observe_with_partitions",
+        "observe_dag_level",
+        "migrate",
+        "migrate_dag_level",
+        "migrate_with_check",
+        "standalone",
+    ],
+)
+def test_demo_stage_materializes_each_asset_on_the_right_side(stage: str, tmp_path: Path) -> None:
+    summary, elapsed, ports = _run_demo(stage, tmp_path / "demo")
+    print(f"demo --once --stage {stage}: {elapsed:.0f}s wall time")
+    final = _by_asset(summary["final"])
+    assert {asset: row["materialized_by"] for asset, row in final.items()} == _expected_final(stage)
+    for asset, row in final.items():
+        expected_link = (
+            f"http://127.0.0.1:{ports[1]}/runs/"
+            if row["materialized_by"].startswith("Dagster")
+            else (f"http://127.0.0.1:{ports[0]}/dags/")
+        )
+        assert row["link"].startswith(expected_link), (asset, row["link"])
+    if stage != "standalone":
+        # Before anything was proxied, Airflow materialized everything mapped to the DAG.
+        assert {row["materialized_by"] for row in summary["first_run"]} == {BY_AIRFLOW}
+        assert DAG in _by_asset(summary["first_run"])
+    if stage not in {"peer", "peer_with_check"}:
+        _assert_customers_csv(Path(summary["customers_csv"]))
+    if stage == "observe_with_partitions":
+        today = datetime.now(timezone.utc).date()
+        first = _by_asset(summary["first_run"])
+        assert first["customers"]["partition"] == (today - timedelta(days=1)).isoformat()
+        assert {final[key]["partition"] for key in (LOAD, EXPORT, *DBT)} == {today.isoformat()}
+    # Every process the demo started is gone: both ports are free again.
+    assert all(_port_is_free(port) for port in ports)
