@@ -9,7 +9,7 @@ Example::
 
     dagster = DagsterDev(REPO / ".venv/bin/dagster", defs_file, home, port=3000, env=env).start()
     dagster.wait_until_loaded()
-    print(dagster.latest_materializations([AssetKeyPath(["customers"])]))
+    print(dagster.latest_materializations([("customers",)]))
     dagster.stop()
 """
 

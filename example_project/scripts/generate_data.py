@@ -15,7 +15,22 @@ from pathlib import Path
 EXAMPLE_DIR = Path(__file__).resolve().parent.parent
 NUM_CUSTOMERS = 100
 NUM_ORDERS = 300
-FIRST_NAMES = ["Ada", "Ben", "Cleo", "Dan", "Eve", "Finn", "Gus", "Hana", "Ivy", "Jon", "Kai", "Lea", "Max", "Nia"]
+FIRST_NAMES = [
+    "Ada",
+    "Ben",
+    "Cleo",
+    "Dan",
+    "Eve",
+    "Finn",
+    "Gus",
+    "Hana",
+    "Ivy",
+    "Jon",
+    "Kai",
+    "Lea",
+    "Max",
+    "Nia",
+]
 LAST_NAMES = ["A.", "B.", "C.", "D.", "E.", "F.", "G.", "H.", "K.", "L.", "M.", "P.", "R.", "S.", "T.", "W."]
 STATUSES = ["placed", "shipped", "completed", "completed", "completed", "return_pending", "returned"]
 PAYMENT_METHODS = ["credit_card", "credit_card", "coupon", "bank_transfer", "gift_card"]
@@ -45,9 +60,13 @@ def generate(example_dir: Path = EXAMPLE_DIR, seed: int = 42) -> None:
             amount_cents = rng.randint(1, 30) * 100
             payments.append([len(payments) + 1, order_id, rng.choice(PAYMENT_METHODS), amount_cents])
     _write(example_dir / "airflow_dags" / "raw_customers.csv", ["id", "first_name", "last_name"], customers)
-    _write(example_dir / "dbt" / "seeds" / "raw_orders.csv", ["id", "user_id", "order_date", "status"], orders)
     _write(
-        example_dir / "dbt" / "seeds" / "raw_payments.csv", ["id", "order_id", "payment_method", "amount"], payments
+        example_dir / "dbt" / "seeds" / "raw_orders.csv", ["id", "user_id", "order_date", "status"], orders
+    )
+    _write(
+        example_dir / "dbt" / "seeds" / "raw_payments.csv",
+        ["id", "order_id", "payment_method", "amount"],
+        payments,
     )
 
 
