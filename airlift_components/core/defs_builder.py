@@ -37,6 +37,11 @@ from airlift_components.core.mappings import (
     mapped_assets_in,
     mappings_by_dag,
 )
+from airlift_components.core.resource import (
+    AirflowInstanceResource,
+    register_auth_backend,
+    resource_key_for,
+)
 from airlift_components.core.sensor import (
     DEFAULT_SENSOR_INTERVAL_SECONDS,
     SensorSettings,
@@ -58,17 +63,26 @@ class AirflowMappingWarning(UserWarning):
 
 
 def resource_key(instance_name: str) -> str:
-    """The resource key under which the instance's ``AirflowInstanceResource`` is bound."""
-    return f"airflow_{instance_name}"
+    """The resource key under which the instance's ``AirflowInstanceResource`` is bound (``airflow_<name>``)."""
+    return resource_key_for(instance_name)
 
 
 def instance_resources(airflow_instance: AirflowInstance) -> dict[str, Any]:
-    """Resources bound with the instance's definitions.
+    """The instance as a ``ConfigurableResource`` bound under :func:`resource_key`.
 
-    Hook: the ``AirflowInstanceResource`` (a ``dagster.ConfigurableResource``) will be bound here under
-    :func:`resource_key`; until it exists nothing is bound.
+    The Python API's auth backend (which may hold a plain password) is registered in this process, not
+    put into config: the UI shows the URL, the auth type and the username only.
     """
-    return {}
+    backend = airflow_instance.auth_backend
+    register_auth_backend(airflow_instance.name, backend)
+    return {
+        resource_key(airflow_instance.name): AirflowInstanceResource(
+            name=airflow_instance.name,
+            webserver_url=airflow_instance.webserver_url,
+            auth_type="python",
+            username=getattr(backend, "username", None),
+        )
+    }
 
 
 def _check_mappings(
