@@ -135,7 +135,10 @@ query AirliftProxyRunFailure($runId: ID!) {
     ... on EventConnection {
       events {
         __typename
-        ... on ExecutionStepFailureEvent { stepKey error { message } }
+        ... on ExecutionStepFailureEvent {
+          stepKey
+          error { message errorChain { error { message } } }
+        }
         ... on RunFailureEvent { message }
       }
     }
@@ -331,8 +334,7 @@ class DagsterGraphQLClient:
         messages: list[str] = []
         for event in result.get("events") or []:
             if event.get("__typename") == "ExecutionStepFailureEvent":
-                error = (event.get("error") or {}).get("message") or "step failed"
-                messages.append(f"{event.get('stepKey')}: {error.strip()}")
+                messages.append(f"{event.get('stepKey')}: {_innermost_error(event.get('error') or {})}")
             elif event.get("__typename") == "RunFailureEvent" and not messages:
                 messages.append(str(event.get("message") or "").strip())
         return "\n".join(m for m in messages if m) or "no failure message recorded"
@@ -387,6 +389,13 @@ class DagsterGraphQLClient:
 
     def __repr__(self) -> str:
         return f"DagsterGraphQLClient(url={self.url!r})"
+
+
+def _innermost_error(error: Mapping[str, Any]) -> str:
+    # Dagster wraps user errors ("Error occurred while executing op ..."); the cause says what happened.
+    chain = [link.get("error") or {} for link in error.get("errorChain") or []]
+    message = (chain[-1] if chain else error).get("message") or "step failed"
+    return message.strip()
 
 
 def _tags(tags: Mapping[str, str]) -> list[dict[str, str]]:

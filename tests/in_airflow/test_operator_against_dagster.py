@@ -1,0 +1,112 @@
+"""Proxy operator and GraphQL client behaviours, executed in this process against the real test Dagster."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime
+from types import SimpleNamespace
+
+import pytest
+import requests
+from airflow.sdk import DAG
+
+from airlift_components.in_airflow import (
+    DagsterAuthenticationError,
+    DagsterGraphQLClient,
+    DagsterUnavailableError,
+    DefaultProxyTaskToDagsterOperator,
+)
+from airlift_components.testing.local_airflow import free_port
+from tests.in_airflow.conftest import AUTH_TOKEN, INSTANCE_NAME
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _context(run_id: str, try_number: int = 1) -> dict:
+    ti = SimpleNamespace(try_number=try_number, map_index=-1)
+    return {"ti": ti, "run_id": run_id, "dag_run": SimpleNamespace(run_id=run_id, logical_date=None)}
+
+
+def _operator(dag_id: str, task_id: str) -> DefaultProxyTaskToDagsterOperator:
+    with DAG(dag_id, schedule=None, start_date=datetime(2024, 1, 1)):
+        return DefaultProxyTaskToDagsterOperator(task_id=task_id)
+
+
+@pytest.fixture
+def dagster_env(dagster, monkeypatch):
+    monkeypatch.setenv("AIRLIFT_DAGSTER_URL", dagster.url)
+    monkeypatch.setenv("AIRLIFT_INSTANCE_NAME", INSTANCE_NAME)
+    return dagster
+
+
+def test_executing_the_same_try_twice_reattaches_to_its_run(dagster_env):
+    run_id = f"manual__{uuid.uuid4()}"
+    _operator("proxy_all", "first").execute(_context(run_id))
+    _operator("proxy_all", "first").execute(_context(run_id))  # e.g. a worker re-running the same try
+    runs = dagster_env.runs_for("proxy_all", airlift__dag_run_id=run_id)
+    assert len(runs) == 1
+    assert runs[0].status == "SUCCESS"
+
+
+def test_a_new_try_after_a_finished_run_launches_a_new_run(dagster_env):
+    run_id = f"manual__{uuid.uuid4()}"
+    _operator("proxy_all", "first").execute(_context(run_id, try_number=1))
+    _operator("proxy_all", "first").execute(_context(run_id, try_number=2))  # e.g. the task was cleared
+    runs = dagster_env.runs_for("proxy_all", airlift__dag_run_id=run_id)
+    assert sorted(r.tags["airlift/try_number"] for r in runs) == ["1", "2"]
+
+
+def test_one_proxied_task_costs_one_lookup_one_launch_and_the_polls(dagster_env):
+    operator = _operator("proxy_all", "first")
+    operator.execute(_context(f"manual__{uuid.uuid4()}"))
+    client = operator._dagster_client
+    assert client is not None
+    (run,) = [r for r in dagster_env.runs_for("proxy_all") if r.run_id == operator._dagster_run_id]
+    polls = client.request_count - 2
+    assert 1 <= polls <= 20, client.request_count
+
+
+def test_on_kill_terminates_the_dagster_run(dagster_env):
+    import threading
+
+    operator = _operator("proxy_timeout", "very_slow")
+    errors: list[BaseException] = []
+
+    def execute() -> None:
+        try:
+            operator.execute(_context(f"manual__{uuid.uuid4()}"))
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    thread = threading.Thread(target=execute, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while operator._dagster_run_id is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert operator._dagster_run_id is not None
+    time.sleep(3)  # let the run start
+    operator.on_kill()
+    thread.join(timeout=120)
+    assert errors and "CANCELED" in str(errors[0]) and operator._dagster_run_id in str(errors[0])
+
+
+def test_unreachable_dagster_raises_after_bounded_retries():
+    client = DagsterGraphQLClient(
+        f"http://127.0.0.1:{free_port()}", requests.Session(), max_attempts=3, backoff=0.2
+    )
+    started = time.monotonic()
+    with pytest.raises(DagsterUnavailableError, match=r"cannot connect .*after 3 attempts"):
+        client.get_run("x")
+    assert time.monotonic() - started < 5
+    assert client.request_count == 3
+
+
+def test_rejected_token_is_a_named_error_without_the_token(auth_proxy):
+    session = requests.Session()
+    session.headers["Authorization"] = "Bearer not-the-token-1234"
+    client = DagsterGraphQLClient(auth_proxy.url, session)
+    with pytest.raises(DagsterAuthenticationError) as info:
+        client.get_run("x")
+    assert "not-the-token-1234" not in str(info.value) and AUTH_TOKEN not in str(info.value)
+    assert "HTTP 401" in str(info.value)
