@@ -517,15 +517,13 @@ class AirflowClient:
         end_date_lte: datetime | None = None,
     ) -> Iterator[list[DagRunRecord]]:
         """DAG runs across DAGs (the batch endpoint), ordered by end date, one list per page."""
-        payload: dict[str, Any] = {"order_by": "end_date"}
-        if dag_ids is not None:
-            payload["dag_ids"] = list(dag_ids)
-        if states is not None:
-            payload["states"] = list(states)
-        if end_date_gte is not None:
-            payload["end_date_gte"] = _iso(end_date_gte)
-        if end_date_lte is not None:
-            payload["end_date_lte"] = _iso(end_date_lte)
+        payload = _batch_body(
+            order_by="end_date",
+            dag_ids=dag_ids,
+            states=states,
+            end_date_gte=end_date_gte,
+            end_date_lte=end_date_lte,
+        )
         for rows in self._paged_post("/dags/~/dagRuns/list", "dag_runs", payload):
             yield [self._run_record(row) for row in rows]
 
@@ -563,21 +561,16 @@ class AirflowClient:
         end_date_lte: datetime | None = None,
     ) -> Iterator[list[TaskInstanceRecord]]:
         """Task instances across DAGs and runs (the batch endpoint), one list per page."""
-        payload: dict[str, Any] = {}
-        if self.api_version == "v2":
-            payload["order_by"] = "end_date"
-        if dag_ids is not None:
-            payload["dag_ids"] = list(dag_ids)
-        if run_ids is not None:
-            payload["dag_run_ids"] = list(run_ids)
-        if task_ids is not None:
-            payload["task_ids"] = list(task_ids)
-        if states is not None:
-            payload["state"] = list(states)
-        if end_date_gte is not None:
-            payload["end_date_gte"] = _iso(end_date_gte)
-        if end_date_lte is not None:
-            payload["end_date_lte"] = _iso(end_date_lte)
+        # Airflow 2's task-instance batch body has no order_by.
+        payload = _batch_body(
+            order_by="end_date" if self.api_version == "v2" else None,
+            dag_ids=dag_ids,
+            dag_run_ids=run_ids,
+            task_ids=task_ids,
+            state=states,
+            end_date_gte=end_date_gte,
+            end_date_lte=end_date_lte,
+        )
         for rows in self._paged_post("/dags/~/dagRuns/~/taskInstances/list", "task_instances", payload):
             yield [self._task_instance_record(row) for row in rows]
 
@@ -666,6 +659,21 @@ class AirflowClient:
 
     def __repr__(self) -> str:
         return f"AirflowClient(name={self.name!r}, webserver_url={self.webserver_url!r})"
+
+
+def _batch_body(**filters: Any) -> dict[str, Any]:
+    """A batch-list body from the filters that are set (lists as lists, datetimes as ISO strings)."""
+    body: dict[str, Any] = {}
+    for name, value in filters.items():
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            body[name] = _iso(value)
+        elif isinstance(value, str):
+            body[name] = value
+        else:
+            body[name] = list(value)
+    return body
 
 
 def _q(part: str) -> str:
