@@ -123,19 +123,28 @@ class BaseProxyToDagsterOperator(BaseOperator):
         """Launch (or reattach to) the Dagster run for this task instance and wait for it to finish."""
         client = self.get_graphql_client(context)
         self._dagster_client = client
+        timings: dict[str, float] = {}
+        clock = time.monotonic()
         try:
             try:
                 node, targets, earlier_runs = self.find_targets(client, context)
+                timings["lookup"], clock = time.monotonic() - clock, time.monotonic()
                 asset_keys = self.get_asset_keys(targets)
                 run = self.launch_or_reattach(client, context, node, targets, asset_keys, earlier_runs)
                 self._dagster_run_id = run.run_id
+                timings["launch"], clock = time.monotonic() - clock, time.monotonic()
                 run = self.wait_for_run(client, run)
+                timings["wait"] = time.monotonic() - clock
             except (DagsterAssetNotFoundError, DagsterAuthenticationError, ProxyTargetsError) as exc:
                 # Retrying cannot fix a missing mapping, bad credentials or a run without a logical date.
                 raise AirflowFailException(str(exc)) from None
             self.report(client, run)
         finally:
-            self.log.info("Dagster GraphQL requests for this task: %d", client.request_count)
+            self.log.info(
+                "Dagster GraphQL requests for this task: %d (%s)",
+                client.request_count,
+                ", ".join(f"{step} {seconds:.2f}s" for step, seconds in timings.items()),
+            )
 
     def find_targets(
         self, client: DagsterGraphQLClient, context: Context

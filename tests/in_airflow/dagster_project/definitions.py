@@ -19,6 +19,7 @@ from dagster import (
     DailyPartitionsDefinition,
     Definitions,
     asset,
+    in_process_executor,
 )
 
 from airlift_components.conventions import (
@@ -98,7 +99,9 @@ UNREACH, UNREACH_MAP = _chain("proxy_unreachable", ["only"])
 BENCH, BENCH_MAP = _chain("proxy_bench", ["work"])
 AF2, AF2_MAP = _chain("proxy_airflow2", ["extract", "transform"])
 
+# In-process steps: one Python process per run keeps runs short on a busy test machine.
 defs = Definitions(
+    executor=in_process_executor,
     assets=[
         *MIDDLE,
         *ALL,
@@ -132,5 +135,5 @@ defs = Definitions(
             tasks={"daily": [["proxy_partitioned", "daily_table"]]},
             partitions={"proxy_partitioned/daily_table": {"fmt": "%Y-%m-%d", "timezone": "UTC"}},
         ),
-    ]
+    ],
 )
