@@ -135,6 +135,12 @@ query Runs($ids: [String!]) {
 }
 """
 
+_CHECK_EXECUTIONS = """
+query Check($key: AssetKeyInput!, $name: String!) {
+  assetCheckExecutions(assetKey: $key, checkName: $name, limit: 1) { runId status timestamp }
+}
+"""
+
 _START_SENSOR = """
 mutation Start($selector: SensorSelector!) {
   startSensor(sensorSelector: $selector) { __typename ... on PythonError { message } }
@@ -380,6 +386,15 @@ class DagsterDev:
             )
             for row in body["results"]
         }
+
+    def latest_check_execution(self, asset_key: AssetKeyPath, check_name: str) -> tuple[str, str] | None:
+        """``(status, run_id)`` of the latest execution of an asset check, or None if it never ran.
+
+        Status is Dagster's: ``IN_PROGRESS``, ``SUCCEEDED``, ``FAILED``, ``EXECUTION_FAILED`` or ``SKIPPED``.
+        """
+        variables = {"key": {"path": list(asset_key)}, "name": check_name}
+        executions = self.graphql(_CHECK_EXECUTIONS, variables)["assetCheckExecutions"]
+        return (executions[0]["status"], executions[0]["runId"]) if executions else None
 
     def launch_job(self, job_name: str) -> str:
         """Launch a run of a job in the (first) repository that has it; return the run id."""

@@ -65,6 +65,12 @@ PROXY_MODE = {
     "migrate_dag_level": "dag",
 }
 MIGRATE_STAGES = {"migrate", "migrate_dag_level", "migrate_with_check"}
+# Stages with the `validate_exported_csv` asset check, and the asset it targets.
+CHECKED_ASSET = {
+    "peer_with_check": (AIRFLOW_INSTANCE_NAME, "dag", MAIN_DAG),
+    "migrate_with_check": ("customers_csv",),
+}
+CHECK_NAME = "validate_exported_csv"
 STANDALONE_JOB = "__anonymous_asset_job_rebuild_customers_list_schedule"
 
 T = TypeVar("T")
@@ -309,11 +315,13 @@ def print_table(rows: Sequence[AssetRow]) -> None:
     print(flush=True)
 
 
-def write_summary(paths: DemoPaths, stage: str, table: str, rows: Sequence[AssetRow]) -> None:
-    """Record a table in ``<workdir>/summary.json`` (what the end-to-end tests read)."""
+def write_summary(
+    paths: DemoPaths, stage: str, entry: str, value: Sequence[AssetRow] | dict[str, str]
+) -> None:
+    """Record a table (or the check result) in ``<workdir>/summary.json`` (what the end-to-end tests read)."""
     summary_file = paths.workdir / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {"stage": stage}
-    summary[table] = [asdict(row) for row in rows]
+    summary[entry] = value if isinstance(value, dict) else [asdict(row) for row in value]
     summary["customers_csv"] = str(paths.customers_csv)
     summary["seconds"] = round(time.monotonic() - _STARTED, 1)
     summary_file.write_text(json.dumps(summary, indent=2))
@@ -430,6 +438,20 @@ def run_airflow_stages(
     return describe_materializations(dagster, keys, airflow.url)
 
 
+def wait_for_check(dagster: DagsterDev, stage: str, timeout: float) -> dict[str, str]:
+    """Wait until the stage's asset check has run (the sensor requests it after Airflow's work)."""
+    asset_key = CHECKED_ASSET[stage]
+
+    def finished() -> tuple[str, str] | None:
+        execution = dagster.latest_check_execution(asset_key, CHECK_NAME)
+        return execution if execution and execution[0] != "IN_PROGRESS" else None
+
+    status, run_id = wait_for(f"asset check {CHECK_NAME} on {'/'.join(asset_key)}", finished, timeout=timeout)
+    link = f"{dagster.url}/runs/{run_id}"
+    progress(f"Asset check {CHECK_NAME} on {'/'.join(asset_key)}: {status} ({link})")
+    return {"asset": "/".join(asset_key), "check": CHECK_NAME, "status": status, "link": link}
+
+
 def run_standalone(dagster: DagsterDev, timeout: float) -> list[AssetRow]:
     """Decommissioned: no Airflow; run what the Dagster schedule runs, once, now."""
     progress(f"Launching {STANDALONE_JOB} (the target of rebuild_customers_list_schedule) in Dagster ...")
@@ -521,6 +543,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows = run_airflow_stages(args.stage, paths, airflow, dagster, args.timeout)
         print_table(rows)
         write_summary(paths, args.stage, "final", rows)
+        if args.stage in CHECKED_ASSET:
+            write_summary(paths, args.stage, "check", wait_for_check(dagster, args.stage, args.timeout))
         if paths.customers_csv.exists():
             lines = paths.customers_csv.read_text().splitlines()
             progress(f"{paths.customers_csv} has {len(lines) - 1} customers")
