@@ -59,7 +59,10 @@ from airlift_components.core.events import (
 
 DEFAULT_SENSOR_INTERVAL_SECONDS = 30
 DEFAULT_LOOKBACK = timedelta(days=1)
-DEFAULT_OVERLAP = timedelta(minutes=5)
+# Re-read window behind the watermark: covers rows Airflow commits after their end_date (slow commits,
+# clock skew between Airflow's processes and the sensor). Each tick re-lists this window's rows, so an
+# "idle" tick costs one request only when at most one page of task instances ended within it.
+DEFAULT_OVERLAP = timedelta(minutes=2)
 DEFAULT_MAX_TASK_INSTANCES_PER_TICK = 2000
 # An open run older than this (its run row vanished, e.g. deleted in Airflow) is dropped with a log line.
 OPEN_RUN_MAX_AGE = timedelta(days=2)

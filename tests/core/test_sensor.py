@@ -1,0 +1,248 @@
+"""The sensor against a real Airflow 3 and a real (ephemeral) Dagster instance."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from dagster import AssetKey, AssetMaterialization, AssetObservation, AssetSpec, DagsterInstance, Definitions
+
+from airlift_components.airflow_api import AirflowClient
+from airlift_components.core import (
+    AirflowInstance,
+    BasicAuthBackend,
+    SensorCursor,
+    SensorSettings,
+    assets_with_task_mappings,
+    build_defs_from_airflow_instance,
+    build_defs_from_snapshot,
+    fetch_snapshot,
+)
+from airlift_components.testing.local_airflow import LocalAirflow, free_port
+from tests.conftest import make_client
+from tests.core.helpers import events_for_run, instance_for, keys_of, run_and_wait, tick, utcnow
+
+NAME = "sensor_test"
+
+
+def fresh_cursor() -> str:
+    """A cursor that starts now, so a test is not flooded by earlier tests' runs (the overlap still is)."""
+    return SensorCursor.initial(utcnow(), timedelta(0)).serialize()
+
+
+def peer(airflow: LocalAirflow, *assets: object, settings: SensorSettings | None = None) -> Definitions:
+    return build_defs_from_airflow_instance(
+        airflow_instance=instance_for(airflow, NAME),
+        defs=Definitions(assets=list(assets)),
+        sensor_settings=settings,
+    )
+
+
+def test_task_asset_materializes_when_its_task_succeeds_before_the_run_ends(airflow3: LocalAirflow) -> None:
+    defs = peer(
+        airflow3, *assets_with_task_mappings("core_quick_then_slow", {"quick": [AssetSpec("quick_out")]})
+    )
+    client = make_client(airflow3)
+    cursor = fresh_cursor()
+    run = client.trigger_dag_run("core_quick_then_slow")
+    deadline = time.monotonic() + 120
+    while not any(
+        ti.task_id == "quick" and ti.state == "success"
+        for ti in client.list_task_instances(dag_ids=["core_quick_then_slow"], run_ids=[run.run_id])
+    ):
+        assert time.monotonic() < deadline, "task 'quick' did not succeed in time"
+        time.sleep(0.5)
+    with DagsterInstance.ephemeral() as instance:
+        early = tick(defs, instance, cursor, NAME)
+        assert keys_of(events_for_run(early, run.run_id)) == ["quick_out"]
+        assert client.get_dag_run(run.dag_id, run.run_id).state == "running"
+        client.wait_for_dag_run(run.dag_id, run.run_id, timeout=120)
+        late = tick(defs, instance, early.cursor, NAME)
+        assert keys_of(events_for_run(late, run.run_id)) == ["sensor_test/dag/core_quick_then_slow"]
+
+
+def test_failed_run_materializes_succeeded_tasks_and_shows_the_failure(airflow3: LocalAirflow) -> None:
+    defs = peer(
+        airflow3,
+        *assets_with_task_mappings(
+            "always_fails", {"ok": [AssetSpec("ok_out")], "boom": [AssetSpec("boom_out")]}
+        ),
+    )
+    cursor = fresh_cursor()
+    run = run_and_wait(make_client(airflow3), "always_fails")
+    assert run.state == "failed"
+    with DagsterInstance.ephemeral() as instance:
+        events = events_for_run(tick(defs, instance, cursor, NAME), run.run_id)
+        assert keys_of(events, AssetMaterialization) == ["ok_out"]
+        assert keys_of(events, AssetObservation) == ["boom_out", "sensor_test/dag/always_fails"]
+        failure = [e for e in events if isinstance(e, AssetObservation)][-1]
+        assert failure.metadata["airflow/state"].value == "failed"
+        assert failure.metadata["airflow/url"].value.startswith(f"{airflow3.url}/dags/always_fails/runs/")
+        assert (
+            instance.get_latest_materialization_event(AssetKey(["sensor_test", "dag", "always_fails"]))
+            is None
+        )
+
+
+def test_runs_finishing_out_of_order_are_each_emitted_once(airflow3: LocalAirflow) -> None:
+    defs = peer(
+        airflow3,
+        *assets_with_task_mappings("core_slow", {"sleep": [AssetSpec("slow_out")]}),
+        *assets_with_task_mappings("core_fast", {"quick": [AssetSpec("fast_out")]}),
+    )
+    client = make_client(airflow3)
+    cursor = fresh_cursor()
+    slow = client.trigger_dag_run("core_slow")  # started first, finishes last
+    fast = run_and_wait(client, "core_fast")
+    with DagsterInstance.ephemeral() as instance:
+        ticks = [tick(defs, instance, cursor, NAME)]
+        assert client.get_dag_run("core_slow", slow.run_id).state != "success"
+        client.wait_for_dag_run("core_slow", slow.run_id, timeout=120)
+        ticks.append(tick(defs, instance, ticks[-1].cursor, NAME))
+        ticks.append(tick(defs, instance, ticks[-1].cursor, NAME))
+        assert keys_of(events_for_run(ticks, fast.run_id)) == ["fast_out", "sensor_test/dag/core_fast"]
+        assert keys_of(events_for_run(ticks, slow.run_id)) == ["slow_out", "sensor_test/dag/core_slow"]
+        assert keys_of(events_for_run(ticks[0], fast.run_id)) == ["fast_out", "sensor_test/dag/core_fast"]
+
+
+def test_restart_from_the_stored_cursor_loses_and_repeats_nothing(airflow3: LocalAirflow) -> None:
+    mapped = assets_with_task_mappings("simple_chain", {"third": [AssetSpec("chain_out")]})
+    client = make_client(airflow3)
+    cursor = fresh_cursor()
+    first = run_and_wait(client, "simple_chain")
+    with DagsterInstance.ephemeral() as instance:
+        before = tick(peer(airflow3, *mapped), instance, cursor, NAME)
+        stored = before.cursor  # what Dagster keeps across a daemon restart
+        second = run_and_wait(client, "simple_chain")
+        # A new process: new definitions, new client, only the stored cursor survives.
+        after = tick(peer(airflow3, *mapped), instance, stored, NAME)
+        assert keys_of(events_for_run(before, first.run_id)) == ["chain_out", "sensor_test/dag/simple_chain"]
+        assert events_for_run(after, first.run_id) == []
+        assert keys_of(events_for_run(after, second.run_id)) == ["chain_out", "sensor_test/dag/simple_chain"]
+
+
+def test_same_run_id_in_two_dags_proxied_task_is_not_materialized_twice(airflow3: LocalAirflow) -> None:
+    defs = peer(
+        airflow3,
+        *assets_with_task_mappings("core_proxied", {"work": [AssetSpec("proxied_out")]}),
+        *assets_with_task_mappings("core_not_proxied", {"work": [AssetSpec("not_proxied_out")]}),
+    )
+    client = make_client(airflow3)
+    cursor = fresh_cursor()
+    run_id = f"shared_{uuid.uuid4().hex[:8]}"
+    run_and_wait(client, "core_proxied", run_id=run_id)
+    run_and_wait(client, "core_not_proxied", run_id=run_id)
+    with DagsterInstance.ephemeral() as instance:
+        data = tick(defs, instance, cursor, NAME)
+        assert keys_of(events_for_run(data, run_id, "core_proxied")) == ["sensor_test/dag/core_proxied"]
+        assert keys_of(events_for_run(data, run_id, "core_not_proxied")) == [
+            "not_proxied_out",
+            "sensor_test/dag/core_not_proxied",
+        ]
+
+
+def test_mapped_task_rolls_up_into_one_materialization(airflow3: LocalAirflow) -> None:
+    defs = peer(airflow3, *assets_with_task_mappings("core_mapped", {"per_item": [AssetSpec("items")]}))
+    cursor = fresh_cursor()
+    run = run_and_wait(make_client(airflow3), "core_mapped")
+    with DagsterInstance.ephemeral() as instance:
+        ticks = [tick(defs, instance, cursor, NAME)]
+        ticks.append(tick(defs, instance, ticks[-1].cursor, NAME))
+        events = events_for_run(ticks, run.run_id)
+        assert keys_of(events) == ["items", "sensor_test/dag/core_mapped"]
+        assert events[0].metadata["airflow/map_indexes"].value == 3
+
+
+def test_airflow_unreachable_fails_the_tick_and_the_cursor_does_not_move(airflow3: LocalAirflow) -> None:
+    snapshot = fetch_snapshot(instance_for(airflow3, NAME))
+    dead = AirflowInstance(
+        auth_backend=BasicAuthBackend(f"http://127.0.0.1:{free_port()}", "admin", "admin"),
+        name=NAME,
+        max_retries=0,
+        timeout=2,
+        api_version="v2",
+    )
+    cursor = fresh_cursor()
+    run = run_and_wait(make_client(airflow3), "simple_chain")
+    with DagsterInstance.ephemeral() as instance:
+        with pytest.raises(Exception, match="cursor did not move"):
+            tick(build_defs_from_snapshot(snapshot, airflow_instance=dead), instance, cursor, NAME)
+        # Airflow is back: the same (unmoved) cursor still delivers the run.
+        data = tick(
+            build_defs_from_snapshot(snapshot, airflow_instance=instance_for(airflow3, NAME)),
+            instance,
+            cursor,
+            NAME,
+        )
+        assert keys_of(events_for_run(data, run.run_id)) == ["sensor_test/dag/simple_chain"]
+
+
+def _trigger_all(client: AirflowClient, dag_ids: list[str]) -> dict[str, str]:
+    return {dag_id: client.trigger_dag_run(dag_id).run_id for dag_id in dag_ids}
+
+
+def _wait_all(client: AirflowClient, runs: dict[str, str], since, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        done = {
+            (r.dag_id, r.run_id)
+            for r in client.list_dag_runs(
+                dag_ids=list(runs), states=["success", "failed"], end_date_gte=since
+            )
+        }
+        if all((dag_id, run_id) in done for dag_id, run_id in runs.items()):
+            return
+        assert time.monotonic() < deadline, f"{len(runs) - len(done)} runs still not finished"
+        time.sleep(2)
+
+
+def test_200_dags_over_bounded_ticks_without_loss_or_duplicates(airflow3: LocalAirflow) -> None:
+    dag_ids = [f"generated_{i:03d}" for i in range(200)]
+    mapped = [
+        asset
+        for dag_id in dag_ids
+        for asset in assets_with_task_mappings(dag_id, {"end": [AssetSpec(f"{dag_id}_out")]})
+    ]
+    defs = peer(airflow3, *mapped, settings=SensorSettings(max_task_instances_per_tick=150))
+    client = make_client(airflow3)
+    since = utcnow()
+    cursor = fresh_cursor()
+    runs = _trigger_all(client, dag_ids)
+    _wait_all(client, runs, since - timedelta(seconds=5))
+    with DagsterInstance.ephemeral() as instance:
+        ticks = []
+        for _ in range(20):
+            ticks.append(tick(defs, instance, cursor, NAME, run_checks=False))
+            cursor = ticks[-1].cursor
+            if SensorCursor.parse(cursor).scan_upper is None and len(ticks) > 1:
+                break
+        assert len(ticks) >= 3  # 400 task instances at 150 per tick
+        for dag_id, run_id in runs.items():
+            assert keys_of(events_for_run(ticks, run_id, dag_id)) == [
+                f"{dag_id}_out",
+                f"sensor_test/dag/{dag_id}",
+            ]
+
+
+def test_idle_tick_costs_one_request(airflow3: LocalAirflow) -> None:
+    instance = instance_for(airflow3, NAME)
+    overlap = timedelta(seconds=10)
+    defs = build_defs_from_airflow_instance(
+        airflow_instance=instance,
+        defs=Definitions(
+            assets=assets_with_task_mappings("simple_chain", {"third": [AssetSpec("idle_out")]})
+        ),
+        sensor_settings=SensorSettings(overlap=overlap),
+    )
+    run = run_and_wait(make_client(airflow3), "simple_chain")
+    with DagsterInstance.ephemeral() as dagster_instance:
+        start = SensorCursor.initial(run.start_date - timedelta(seconds=1), timedelta(0)).serialize()
+        busy = tick(defs, dagster_instance, start, NAME)
+        assert keys_of(events_for_run(busy, run.run_id)) == ["idle_out", "sensor_test/dag/simple_chain"]
+        assert SensorCursor.parse(busy.cursor).open_runs == {}
+        time.sleep(overlap.total_seconds() + 1)  # nothing finished since: the instance is idle
+        instance.client.request_count = 0
+        idle = tick(defs, dagster_instance, busy.cursor, NAME)
+        assert idle.asset_events == [] and instance.client.request_count == 1
