@@ -145,6 +145,7 @@ class BaseProxyToDagsterOperator(BaseOperator):
                 client.request_count,
                 ", ".join(f"{step} {seconds:.2f}s" for step, seconds in timings.items()),
             )
+            client.close()
 
     def find_targets(
         self, client: DagsterGraphQLClient, context: Context

@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -202,6 +203,18 @@ class DagsterGraphQLClient:
         self.request_count = 0
 
     @property
+    def safe_url(self) -> str:
+        """The URL without any ``user:password@`` part, for messages."""
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        return urlunsplit(parts._replace(netloc=netloc)) if parts.netloc else self.url
+
+    def close(self) -> None:
+        """Close the session's pooled connections."""
+        self.session.close()
+
+    @property
     def graphql_url(self) -> str:
         """The GraphQL endpoint."""
         return f"{self.url}/graphql"
@@ -244,11 +257,11 @@ class DagsterGraphQLClient:
                 continue
             except requests.RequestException as exc:
                 raise DagsterGraphQLError(
-                    f"request to {self.graphql_url} failed: {type(exc).__name__}"
+                    f"request to {self.safe_url}/graphql failed: {type(exc).__name__}"
                 ) from None
             if response.status_code in (401, 403):
                 raise DagsterAuthenticationError(
-                    f"Dagster at {self.graphql_url} refused the credentials (HTTP {response.status_code}); "
+                    f"Dagster at {self.safe_url}/graphql refused the credentials (HTTP {response.status_code}); "
                     "check the token or override get_dagster_session()"
                 )
             if response.status_code in _RETRIED_STATUS_CODES:
@@ -258,24 +271,24 @@ class DagsterGraphQLClient:
                 continue
             return self._data(response)
         raise DagsterUnavailableError(
-            f"Dagster at {self.graphql_url} is unavailable: {last_problem} "
+            f"Dagster at {self.safe_url}/graphql is unavailable: {last_problem} "
             f"(after {attempt} attempt{'s' if attempt > 1 else ''})"
         )
 
     def _data(self, response: requests.Response) -> dict[str, Any]:
         if response.status_code >= 400:
             raise DagsterQueryError(
-                f"Dagster at {self.graphql_url} answered HTTP {response.status_code}: {response.text[:300]}"
+                f"Dagster at {self.safe_url}/graphql answered HTTP {response.status_code}: {response.text[:300]}"
             )
         try:
             body = response.json()
         except ValueError:
             raise DagsterQueryError(
-                f"Dagster at {self.graphql_url} answered with non-JSON content: {response.text[:200]!r}"
+                f"Dagster at {self.safe_url}/graphql answered with non-JSON content: {response.text[:200]!r}"
             ) from None
         if body.get("errors"):
             messages = "; ".join(str(error.get("message", error)) for error in body["errors"])
-            raise DagsterQueryError(f"GraphQL errors from {self.graphql_url}: {messages}")
+            raise DagsterQueryError(f"GraphQL errors from {self.safe_url}/graphql: {messages}")
         return body.get("data") or {}
 
     # ------------------------------------------------------------------ queries
@@ -289,7 +302,7 @@ class DagsterGraphQLClient:
         )
         node = data.get("assetNodeOrError") or {}
         if node.get("__typename") == "AssetNotFoundError":
-            raise DagsterAssetNotFoundError(f"Dagster at {self.url} has no asset {list(asset_key)}")
+            raise DagsterAssetNotFoundError(f"Dagster at {self.safe_url} has no asset {list(asset_key)}")
         if node.get("__typename") != "AssetNode":
             raise DagsterQueryError(f"looking up asset {list(asset_key)} failed: {_message(node)}")
         return _asset_node(node), self._runs(data)
@@ -307,12 +320,12 @@ class DagsterGraphQLClient:
         ]
         if not matches:
             raise DagsterAssetNotFoundError(
-                f"Dagster at {self.url} has no DAG asset with metadata {DAG_ID_METADATA_KEY}={dag_id!r}"
+                f"Dagster at {self.safe_url} has no DAG asset with metadata {DAG_ID_METADATA_KEY}={dag_id!r}"
             )
         if len(matches) > 1:
             keys = sorted("/".join(m.key) for m in matches)
             raise DagsterAssetNotFoundError(
-                f"several DAG assets in Dagster at {self.url} map DAG {dag_id!r} ({keys}); "
+                f"several DAG assets in Dagster at {self.safe_url} map DAG {dag_id!r} ({keys}); "
                 "set AIRLIFT_INSTANCE_NAME to pick one"
             )
         return matches[0]

@@ -225,3 +225,25 @@ def test_mapped_task_cannot_be_proxied_task_by_task(tmp_path):
         and "'mapped' is a mapped (dynamic) task" in message
         and "proxied: true" in message
     )
+
+
+def test_dagster_operator_klass_chooses_the_task_level_operator():
+    from datetime import datetime
+
+    from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.sdk import DAG
+
+    from airlift_components.in_airflow import AirflowProxiedState, proxying_to_dagster
+
+    class MyProxy(DefaultProxyTaskToDagsterOperator):
+        pass
+
+    with DAG("klass", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+        EmptyOperator(task_id="one") >> EmptyOperator(task_id="two")
+    proxying_to_dagster(
+        global_vars={"dag": dag},
+        proxied_state=AirflowProxiedState.from_dict({"klass": {"tasks": [{"id": "two", "proxied": True}]}}),
+        dagster_operator_klass=MyProxy,
+    )
+    assert type(dag.task_dict["two"]) is MyProxy
+    assert dag.task_dict["two"].upstream_task_ids == {"one"}
