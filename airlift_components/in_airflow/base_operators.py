@@ -77,6 +77,12 @@ class BaseProxyToDagsterOperator(BaseOperator):
     #: Value of the marker field (``conventions.PROXY_MARKER_TASK`` or ``PROXY_MARKER_DAG``).
     proxy_marker: ClassVar[str] = PROXY_MARKER_TASK
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A subclass that sets its own template_fields keeps the marker the Dagster side relies on.
+        if PROXY_MARKER_FIELD not in cls.template_fields:
+            cls.template_fields = (*cls.template_fields, PROXY_MARKER_FIELD)
+
     def __init__(
         self,
         *,
