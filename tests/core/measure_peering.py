@@ -86,13 +86,15 @@ class _Running:
 
 
 def main() -> None:
-    if len(sys.argv) > 1:
-        measure(_Running(sys.argv[1]))  # type: ignore[arg-type]
+    args = sys.argv[1:]
+    if args and args[0].startswith("http"):
+        measure(_Running(args[0]))  # type: ignore[arg-type]
         return
+    venv = ".venv-airflow2" if "--airflow2" in args else ".venv"
     base = Path(tempfile.mkdtemp())
     shutil.copytree(TEST_DAGS, base / "dags")
     airflow = LocalAirflow(
-        REPO / ".venv" / "bin" / "airflow", base / "dags", base / "home", extra_env={"PYTHONPATH": str(REPO)}
+        REPO / venv / "bin" / "airflow", base / "dags", base / "home", extra_env={"PYTHONPATH": str(REPO)}
     )
     with airflow:
         airflow.wait_for_dags(expected_test_dag_ids())
