@@ -63,4 +63,6 @@ with DAG(dag_id="core_not_proxied", **_defaults) as core_not_proxied:
     PythonOperator(task_id="work", python_callable=_ok)
 
 with DAG(dag_id="core_quick_then_slow", **_defaults) as core_quick_then_slow:
-    PythonOperator(task_id="quick", python_callable=_ok) >> PythonOperator(task_id="slow", python_callable=_slow)
+    quick = PythonOperator(task_id="quick", python_callable=_ok)
+    slow = PythonOperator(task_id="slow", python_callable=_slow)
+    quick >> slow
