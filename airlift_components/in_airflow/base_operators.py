@@ -43,11 +43,13 @@ from airlift_components.conventions import (
 )
 from airlift_components.in_airflow._compat import DAG, AirflowFailException, BaseOperator, Context
 from airlift_components.in_airflow.dagster_graphql import (
+    FINISHED_RUN_STATUSES,
     AssetNode,
     DagsterAssetNotFoundError,
     DagsterAuthenticationError,
     DagsterGraphQLClient,
     DagsterGraphQLError,
+    DagsterQueryError,
     DagsterRun,
 )
 from airlift_components.in_airflow.proxy_targets import AssetKeyPath, ProxyTargets, ProxyTargetsError
@@ -96,6 +98,7 @@ class BaseProxyToDagsterOperator(BaseOperator):
         self.max_poll_interval = max_poll_interval
         self._dagster_client: DagsterGraphQLClient | None = None
         self._dagster_run_id: str | None = None
+        self._launch_tags: dict[str, str] | None = None
 
     # ------------------------------------------------------------------ override points
 
@@ -215,6 +218,7 @@ class BaseProxyToDagsterOperator(BaseOperator):
         partition_key = targets.partition_key(asset_keys, _logical_date(context))
         if partition_key is not None:
             tags[PARTITION_TAG] = partition_key
+        self._launch_tags = tags
         try:
             run = client.launch_asset_run(
                 repository_location_name=node.location_name,
@@ -257,15 +261,50 @@ class BaseProxyToDagsterOperator(BaseOperator):
         raise DagsterRunFailedError(f"Dagster run {run.run_id} ended {run.status}: {url}\n{detail}")
 
     def on_kill(self) -> None:
-        """Terminate the Dagster run when Airflow kills this task (timeout, mark failed, shutdown)."""
-        client, run_id = self._dagster_client, self._dagster_run_id
-        if client is None or run_id is None:
+        """Terminate the Dagster run when Airflow kills this task (timeout, mark failed, shutdown).
+
+        When the kill lands while the launch request is in flight, the run id is not known yet: look
+        the run up by this try's tags for up to ``kill_lookup_seconds`` and terminate it.
+        """
+        client = self._dagster_client
+        if client is None:
             return
         try:
-            client.terminate_run(run_id)
-            self.log.info("Terminated Dagster run %s: %s", run_id, client.run_url(run_id))
+            run_ids = (
+                [self._dagster_run_id] if self._dagster_run_id else self._runs_launched_by_this_try(client)
+            )
+            for run_id in run_ids:
+                self._terminate(client, run_id)
+                self.log.info("Terminated Dagster run %s: %s", run_id, client.run_url(run_id))
         except DagsterGraphQLError as exc:
-            self.log.warning("Could not terminate Dagster run %s: %s", run_id, exc)
+            self.log.warning("Could not terminate the Dagster run of this task: %s", exc)
+
+    kill_lookup_seconds: ClassVar[float] = 30.0
+
+    def _terminate(self, client: DagsterGraphQLClient, run_id: str) -> None:
+        # Dagster refuses to terminate a run that is still STARTING: retry until it has started.
+        deadline = time.monotonic() + self.kill_lookup_seconds
+        while True:
+            try:
+                client.terminate_run(run_id)
+                return
+            except DagsterQueryError:
+                status = client.get_run(run_id).status
+                if status in FINISHED_RUN_STATUSES:
+                    return
+                if status not in ("QUEUED", "NOT_STARTED", "STARTING") or time.monotonic() > deadline:
+                    raise
+            time.sleep(1.0)
+
+    def _runs_launched_by_this_try(self, client: DagsterGraphQLClient) -> list[str]:
+        if self._launch_tags is None:
+            return []  # killed before launching
+        deadline = time.monotonic() + self.kill_lookup_seconds
+        while True:
+            runs = [run for run in client.find_runs(self._launch_tags) if self._is_own_run(run)]
+            if runs or time.monotonic() > deadline:
+                return [run.run_id for run in runs if not run.finished]
+            time.sleep(1.0)
 
     def _what(self) -> str:
         return f"task {self.dag_id}.{self.task_id}"

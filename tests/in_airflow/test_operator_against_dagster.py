@@ -110,3 +110,26 @@ def test_rejected_token_is_a_named_error_without_the_token(auth_proxy):
         client.get_run("x")
     assert "not-the-token-1234" not in str(info.value) and AUTH_TOKEN not in str(info.value)
     assert "HTTP 401" in str(info.value)
+
+
+def test_on_kill_during_the_launch_request_finds_and_terminates_the_run(dagster_env):
+    # Airflow's timeout can interrupt the launch request after Dagster accepted it: no run id yet.
+    client = dagster_env.client()
+    node, _ = client.get_asset_node_and_runs([INSTANCE_NAME, "dag", "proxy_timeout"], {})
+    tags = {
+        "airlift/dag_id": "proxy_timeout",
+        "airlift/dag_run_id": f"manual__{uuid.uuid4()}",
+        "airlift/task_id": "very_slow",
+        "airlift/try_number": "1",
+    }
+    operator = _operator("proxy_timeout", "very_slow")
+    operator._dagster_client = DagsterGraphQLClient(dagster_env.url, requests.Session())
+    operator._launch_tags = tags
+    launched = client.launch_asset_run(
+        repository_location_name=node.location_name,
+        repository_name=node.repository_name,
+        asset_keys=[("proxy_timeout", "very_slow")],
+        tags=tags,
+    )
+    operator.on_kill()
+    assert dagster_env.wait_until_finished(launched.run_id, timeout=90).status == "CANCELED"
