@@ -25,7 +25,9 @@ def _parser() -> argparse.ArgumentParser:
         "scaffold", help="write proxied_state/<dag_id>.yaml for every DAG, all tasks proxied: False"
     )
     scaffold.add_argument("--dags-folder", required=True, help="the Airflow DAGs folder to parse")
-    scaffold.add_argument("--output-dir", help="where to write the files (default: DAGS_FOLDER/proxied_state)")
+    scaffold.add_argument(
+        "--output-dir", help="where to write the files (default: DAGS_FOLDER/proxied_state)"
+    )
     scaffold.add_argument("--overwrite", action="store_true", help="replace existing state files")
     return parser
 
@@ -42,7 +44,10 @@ def _proxy_scaffold(args: argparse.Namespace) -> int:
     for path in result.skipped:
         print(f"kept existing {path} (use --overwrite to replace)")
     for file, error in result.import_errors.items():
-        print(f"could not import {file}: {error.strip().splitlines()[-1] if error.strip() else error}", file=sys.stderr)
+        print(
+            f"could not import {file}: {error.strip().splitlines()[-1] if error.strip() else error}",
+            file=sys.stderr,
+        )
     return 1 if result.import_errors else 0
 
 
