@@ -6,9 +6,10 @@ AF2_VENV := .venv-airflow2
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 STAGE ?= migrate
 DEMO_ONCE ?=
+DEMO_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install install-airflow2 demo test lint format bench clean uv
+.PHONY: install install-airflow2 demo test test-e2e lint format bench clean uv
 
 uv:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -28,7 +29,7 @@ install: $(VENV)/.installed
 install-airflow2: $(AF2_VENV)/.installed
 
 demo: install
-	$(VENV)/bin/python -m example_project.demo --stage $(STAGE) $(if $(DEMO_ONCE),--once,)
+	$(VENV)/bin/python -m example_project.demo --stage $(STAGE) $(if $(DEMO_ONCE),--once,) $(DEMO_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -40,6 +41,10 @@ format: install
 
 test: install install-airflow2 lint
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+# Every tutorial stage end to end (about an hour on 2 cores); `make test` runs the two migrate stages.
+test-e2e: install
+	AIRLIFT_E2E_STAGES=all $(VENV)/bin/python -m pytest -q tests/example_project/test_demo_end_to_end.py
 
 clean:
 	rm -rf $(VENV) $(AF2_VENV) .demo
