@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from airlift_components.testing.local_airflow import stop_process_group
 
 AssetKeyPath = tuple[str, ...]
 
@@ -231,27 +232,9 @@ class DagsterDev:
     def stop(self, grace: float = 15.0) -> None:
         """SIGTERM the process group, then SIGKILL whatever is left."""
         process, self._process = self._process, None
-        if process is None:
-            return
-        try:
-            pgid = os.getpgid(process.pid)
-        except ProcessLookupError:
-            return
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(pgid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                continue
-            break
-        # Children (code server, daemon, run workers) may outlive the leader.
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        if process is not None:
+            # Children (code server, daemon, run workers) may outlive the leader: the whole group goes.
+            stop_process_group(process, grace)
 
     def check_alive(self) -> None:
         """Raise :class:`DagsterDevError` with the log tail if ``dagster dev`` has exited."""

@@ -81,15 +81,7 @@ _GUARDS: list[Callable[[], None]] = []
 def watch_processes(airflow: LocalAirflow | None, dagster: DagsterDev) -> None:
     """Make every wait fail fast, with the dead process's log, if Airflow or dagster dev stops."""
 
-    def check_airflow() -> None:
-        if airflow is not None:
-            for name, process in airflow._processes:  # noqa: SLF001 - LocalAirflow has no public poll
-                if process.poll() is not None:
-                    raise RuntimeError(
-                        f"Airflow {name} stopped (exit {process.returncode}) during the demo:\n{airflow.log_tail(name)}"
-                    )
-
-    _GUARDS[:] = [check_airflow, dagster.check_alive]
+    _GUARDS[:] = [dagster.check_alive] if airflow is None else [airflow.check_alive, dagster.check_alive]
 
 
 def progress(message: str) -> None:

@@ -27,7 +27,6 @@ Example ``defs.yaml``::
 
 import fnmatch
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -440,8 +439,3 @@ class _ResourceBackedAuth(AirflowAuthBackend):
         self, session: requests.Session, api_version: str, timeout: float, verify: Any
     ) -> None:
         self._inner().before_request(session, api_version, timeout, verify)
-
-
-def component_names(components: Sequence[AirflowInstanceComponent]) -> list[str]:
-    """Instance names, for error messages about collisions."""
-    return [component.name for component in components]

@@ -257,7 +257,7 @@ class LocalAirflow:
         keep = []
         for proc_name, process in self._processes:
             if proc_name == name:
-                _stop_group(process)
+                stop_process_group(process)
             else:
                 keep.append((proc_name, process))
         self._processes = keep
@@ -267,11 +267,7 @@ class LocalAirflow:
         health = f"{self.url}/api/v2/monitor/health" if self.major_version == 3 else f"{self.url}/health"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for name, process in self._processes:
-                if process.poll() is not None:
-                    raise LocalAirflowError(
-                        f"Airflow {name} exited with {process.returncode}:\n{self.log_tail(name)}"
-                    )
+            self.check_alive()
             try:
                 body = requests.get(health, timeout=2).json()
                 if body.get("scheduler", {}).get("status") == "healthy":
@@ -283,6 +279,14 @@ class LocalAirflow:
             f"Airflow at {self.url} not healthy after {timeout:.0f}s:\n"
             + "\n".join(self.log_tail(name) for name, _ in self._processes)
         )
+
+    def check_alive(self) -> None:
+        """Raise :class:`LocalAirflowError` with the log tail if one of this instance's processes has exited."""
+        for name, process in self._processes:
+            if process.poll() is not None:
+                raise LocalAirflowError(
+                    f"Airflow {name} exited with {process.returncode}:\n{self.log_tail(name)}"
+                )
 
     def wait_for_dags(self, dag_ids: set[str] | list[str], *, timeout: float = 180.0) -> None:
         """Block until every DAG id is parsed and listed by the API."""
@@ -318,7 +322,7 @@ class LocalAirflow:
     def stop(self) -> None:
         """Stop every process this instance started (SIGTERM to each group, then SIGKILL)."""
         for _, process in reversed(self._processes):
-            _stop_group(process)
+            stop_process_group(process)
         self._processes = []
 
     def __enter__(self) -> LocalAirflow:
@@ -328,7 +332,8 @@ class LocalAirflow:
         self.stop()
 
 
-def _stop_group(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+def stop_process_group(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM the process group of ``process``, SIGKILL it after ``grace`` seconds, then SIGKILL any leftovers."""
     if process.poll() is not None:
         return
     try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import http.server
 import os
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -26,7 +25,13 @@ import requests
 
 from airlift_components.airflow_api import AirflowClient, BasicAuthBackend
 from airlift_components.in_airflow.dagster_graphql import DagsterGraphQLClient, DagsterRun
-from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME, LocalAirflow, free_port
+from airlift_components.testing.local_airflow import (
+    ADMIN_PASSWORD,
+    ADMIN_USERNAME,
+    LocalAirflow,
+    free_port,
+    stop_process_group,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -108,18 +113,8 @@ class LocalDagster:
         raise RuntimeError(f"dagster-webserver not ready after {timeout}s:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self.process.pid, sig)
-                self.process.wait(timeout=15)
-                os.killpg(self.process.pid, signal.SIGKILL)  # children that outlived the leader
-            except ProcessLookupError:
-                return
-            except subprocess.TimeoutExpired:
-                continue
-            return
+        if self.process is not None:
+            stop_process_group(self.process, grace=15)
 
     def client(self) -> DagsterGraphQLClient:
         return DagsterGraphQLClient(self.url, requests.Session(), timeout=10, max_attempts=1)
