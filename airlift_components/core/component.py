@@ -59,7 +59,7 @@ from airlift_components.core.sensor import SensorSettings
 from airlift_components.core.snapshot import AirflowFilter, AirflowSnapshot, fetch_snapshot
 
 
-class AuthModel(dg.Model):
+class AuthModel(dg.Resolvable, dg.Model):
     """How to reach and authenticate to Airflow. Secrets are named env vars, never values."""
 
     type: Literal["basic", "token", "mwaa"] = Field(
@@ -90,7 +90,7 @@ class AuthModel(dg.Model):
     aws_region: str | None = Field(default=None, description="For type mwaa.", examples=["eu-west-1"])
 
 
-class FilterModel(dg.Model):
+class FilterModel(dg.Resolvable, dg.Model):
     """Which DAGs to peer. Patterns are globs on DAG ids; tags are matched with `tags_match`."""
 
     dag_id_patterns: list[str] = Field(
@@ -107,7 +107,7 @@ class FilterModel(dg.Model):
     include_paused: bool = Field(default=True, description="Also peer paused DAGs.")
 
 
-class AssetRefModel(dg.Model):
+class AssetRefModel(dg.Resolvable, dg.Model):
     """An asset produced by a task or DAG: an inline spec (`key`) or a reference (`by_key`) to an
     asset defined elsewhere in the project (e.g. dbt models of a DbtProjectComponent)."""
 
@@ -122,14 +122,14 @@ class AssetRefModel(dg.Model):
     kinds: list[str] = Field(default_factory=list, description="Inline specs only.", examples=[["duckdb"]])
 
 
-class TaskMappingModel(dg.Model):
+class TaskMappingModel(dg.Resolvable, dg.Model):
     """The assets one Airflow task produces."""
 
     task_id: str = Field(description="The Airflow task id.", examples=["load_raw_customers"])
     assets: list[AssetRefModel] = Field(description="Assets the task produces.")
 
 
-class DagMappingModel(dg.Model):
+class DagMappingModel(dg.Resolvable, dg.Model):
     """Mappings for one DAG: per task, and/or for the whole DAG."""
 
     dag_id: str = Field(description="The Airflow DAG id.", examples=["rebuild_customers_list"])
@@ -139,7 +139,7 @@ class DagMappingModel(dg.Model):
     )
 
 
-class SensorModel(dg.Model):
+class SensorModel(dg.Resolvable, dg.Model):
     """The sensor that turns Airflow runs into materializations."""
 
     minimum_interval_seconds: int = Field(default=30, description="Polling interval in seconds (>= 1).")
@@ -149,13 +149,18 @@ class SensorModel(dg.Model):
     )
 
 
-class PartitionsModel(dg.Model):
+class PartitionsModel(dg.Resolvable, dg.Model):
     """A time-window partitioning applied to the inline mapped assets; the partition of an event comes
     from the Airflow run's logical date."""
 
     type: Literal["hourly", "daily", "weekly", "monthly"] = Field(description="Partition grain.")
     start_date: str = Field(description="First partition, ISO date.", examples=["2024-01-01"])
     timezone: str = Field(default="UTC", description="Partition timezone.")
+    end_offset: int = Field(
+        default=0,
+        description="Extra partitions past the last complete one (1 = today's daily partition exists).",
+        examples=[1],
+    )
 
 
 @scaffold_with(AirflowInstanceScaffolder)
@@ -291,7 +296,7 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
             "monthly": dg.MonthlyPartitionsDefinition,
         }[self.partitions.type]
         start = datetime.fromisoformat(self.partitions.start_date)
-        return cls(start_date=start, timezone=self.partitions.timezone)
+        return cls(start_date=start, timezone=self.partitions.timezone, end_offset=self.partitions.end_offset)
 
     def _inline_spec(self, ref: AssetRefModel, where: str) -> dg.AssetSpec:
         if ref.key is None:

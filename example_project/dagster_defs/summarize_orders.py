@@ -37,10 +37,11 @@ def _order_summary_csv() -> AssetsDefinition:
     return _multi_asset
 
 
+def order_summary_assets() -> list[AssetsDefinition]:
+    """The executable assets of ``summarize_orders`` without a mapping (the YAML stages map them by key)."""
+    return [_order_summary_table(), _order_summary_csv()]
+
+
 def summarize_orders_assets() -> list[AssetsDefinition]:
     """The executable assets of ``summarize_orders``, annotated with their DAG mapping."""
-    return list(
-        assets_with_dag_mappings(
-            dag_mappings={"summarize_orders": [_order_summary_table(), _order_summary_csv()]}
-        )
-    )
+    return list(assets_with_dag_mappings(dag_mappings={"summarize_orders": order_summary_assets()}))

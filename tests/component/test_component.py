@@ -438,3 +438,24 @@ def test_by_key_maps_a_task_onto_dbt_assets_of_a_dbt_project_component(
     assert "customers" in assets and "orders" in assets  # defined once, by the dbt component
     dag_asset = assets["prod/dag/simple_chain"]
     assert {"customers", "orders"} <= set(dag_asset["dependency_keys"])
+
+
+def test_env_templates_resolve_inside_nested_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRLIFT_TEST_URL", "http://airflow.internal:8080")
+    monkeypatch.setenv("AIRLIFT_TEST_DAG", "rebuild_customers_list")
+    component = AirflowInstanceComponent.resolve_from_yaml(
+        textwrap.dedent(
+            """\
+            name: prod
+            auth: {type: basic, webserver_url: "{{ env.AIRLIFT_TEST_URL }}", username: admin, password_env: PW}
+            filter: {dag_id_patterns: ["{{ env.AIRLIFT_TEST_DAG }}"]}
+            mappings:
+              - dag_id: "{{ env.AIRLIFT_TEST_DAG }}"
+                task_mappings: [{task_id: load, assets: [{key: "raw/{{ env.AIRLIFT_TEST_DAG }}"}]}]
+            """
+        )
+    )
+    assert component.auth.webserver_url == "http://airflow.internal:8080"
+    assert component.filter is not None and component.filter.dag_id_patterns == ["rebuild_customers_list"]
+    assert component.mappings[0].dag_id == "rebuild_customers_list"
+    assert component.mappings[0].task_mappings[0].assets[0].key == "raw/rebuild_customers_list"

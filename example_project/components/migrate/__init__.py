@@ -1,0 +1,1 @@
+"""Tutorial stage `migrate`, YAML form (see `example_project/components/__init__.py`)."""
