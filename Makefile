@@ -7,6 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 STAGE ?= migrate
 DEMO_ONCE ?=
 DEMO_ARGS ?=
+FORM ?= python
 PYTEST_ARGS ?=
 
 .PHONY: install install-airflow2 demo test test-e2e lint format bench clean uv
@@ -29,7 +30,7 @@ install: $(VENV)/.installed
 install-airflow2: $(AF2_VENV)/.installed
 
 demo: install
-	$(VENV)/bin/python -m example_project.demo --stage $(STAGE) $(if $(DEMO_ONCE),--once,) $(DEMO_ARGS)
+	$(VENV)/bin/python -m example_project.demo --stage $(STAGE) --form $(FORM) $(if $(DEMO_ONCE),--once,) $(DEMO_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

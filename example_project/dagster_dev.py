@@ -203,8 +203,11 @@ class DagsterDev:
     def start(self) -> DagsterDev:
         """Spawn ``dagster dev``; returns immediately (see :meth:`wait_until_loaded`)."""
         self.home.mkdir(parents=True, exist_ok=True)
-        # No telemetry, and runs start promptly on a small machine.
-        (self.home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        # No telemetry; on a busy 2-core machine loading a stage (Airflow snapshot, dbt parse) can take
+        # minutes, longer than the code server's default startup/reload timeouts.
+        (self.home / "dagster.yaml").write_text(
+            "telemetry:\n  enabled: false\ncode_servers:\n  local_startup_timeout: 900\n  reload_timeout: 900\n"
+        )
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         command = [

@@ -34,15 +34,15 @@ import yaml
 
 from airlift_components.airflow_api import AirflowClient, BasicAuthBackend
 from airlift_components.conventions import (
-    DAG_MAPPINGS_METADATA_KEY,
     ENV_DAGSTER_URL,
     ENV_INSTANCE_NAME,
     PROXY_MARKER_FIELD,
+    PROXY_TARGETS_METADATA_KEY,
     RUN_TAG_DAG_ID,
-    TASK_MAPPINGS_METADATA_KEY,
 )
 from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME, LocalAirflow
-from example_project.dagster_defs.stages import DEFAULT_STAGE, STAGES
+from example_project.components import COMPONENT_STAGES
+from example_project.dagster_defs.stages import DEFAULT_STAGE, STAGE_FORMS, STAGES
 from example_project.dagster_dev import AssetKeyPath, DagsterDev, Materialization
 from example_project.tutorial_env import AIRFLOW_INSTANCE_NAME, DUCKDB_DATABASE_NAME
 
@@ -167,7 +167,9 @@ def prepare_workdir(workdir: Path) -> DemoPaths:
     return paths
 
 
-def demo_env(paths: DemoPaths, *, airflow_url: str, dagster_url: str, stage: str) -> dict[str, str]:
+def demo_env(
+    paths: DemoPaths, *, airflow_url: str, dagster_url: str, stage: str, form: str = "python"
+) -> dict[str, str]:
     """The environment shared by Airflow, ``dagster dev`` and dbt."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
     env.update(
@@ -180,6 +182,7 @@ def demo_env(paths: DemoPaths, *, airflow_url: str, dagster_url: str, stage: str
             "AIRLIFT_DUCKDB_PATH": str(paths.duckdb_path),
             "AIRLIFT_AIRFLOW_URL": airflow_url,
             "AIRLIFT_STAGE": stage,
+            "AIRLIFT_STAGE_FORM": form,
             ENV_DAGSTER_URL: dagster_url,
             ENV_INSTANCE_NAME: AIRFLOW_INSTANCE_NAME,
         }
@@ -238,16 +241,17 @@ def dag_asset_key(dag_id: str) -> AssetKeyPath:
 
 
 def assets_mapped_to(dagster: DagsterDev, dag_id: str) -> list[AssetKeyPath]:
-    """Keys of the assets mapped to ``dag_id`` (task- or DAG-level), from their definition metadata."""
-    keys = []
-    for key, metadata in dagster.asset_metadata().items():
-        handles = []
-        for label in (TASK_MAPPINGS_METADATA_KEY, DAG_MAPPINGS_METADATA_KEY):
-            if label in metadata:
-                handles.extend(json.loads(metadata[label]))
-        if any(handle.get("dag_id") == dag_id for handle in handles):
-            keys.append(key)
-    return sorted(keys)
+    """Keys of the assets mapped to ``dag_id`` (task- or DAG-level).
+
+    Read from the DAG asset's ``airlift/proxy_targets`` metadata, which lists mappings made in Python
+    (``assets_with_task_mappings``) and in YAML (``by_key`` onto assets defined elsewhere) alike.
+    """
+    metadata = dagster.asset_metadata().get(dag_asset_key(dag_id), {})
+    if PROXY_TARGETS_METADATA_KEY not in metadata:
+        return []
+    targets = json.loads(metadata[PROXY_TARGETS_METADATA_KEY])
+    paths = [*targets["dag"], *(path for paths in targets["tasks"].values() for path in paths)]
+    return sorted({tuple(path) for path in paths})
 
 
 def materialized_since(
@@ -382,6 +386,13 @@ def run_airflow_stages(
     progress(f"Assets to watch for {MAIN_DAG}: {len(main_keys)}")
 
     first_date, second_date = logical_dates(stage)
+    # Recorded so that a reader (and the end-to-end test) compares partitions with these, not with "today".
+    write_summary(
+        paths,
+        stage,
+        "logical_dates",
+        {"first_run": first_date.isoformat(), "second_run": second_date.isoformat()},
+    )
     started = time.time()
     # The mapped-task DAG and the tutorial DAG share nothing, so they run side by side.
     mapped_run = trigger(client, MAPPED_TASK_DAG, None)
@@ -472,6 +483,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description="Run the Airflow-to-Dagster migration tutorial locally.")
     parser.add_argument("--stage", default=DEFAULT_STAGE, choices=STAGES, help="Dagster definitions to load")
+    parser.add_argument(
+        "--form",
+        default="python",
+        choices=STAGE_FORMS,
+        help="python: dagster_defs/stages/<stage>.py; yaml: components/<stage>/ (every stage but standalone)",
+    )
     parser.add_argument("--once", action="store_true", help="exit after printing the table")
     parser.add_argument("--airflow-port", type=int, default=8080)
     parser.add_argument("--dagster-port", type=int, default=3000)
@@ -479,7 +496,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--workdir", type=Path, default=REPO / ".demo", help="where the demo writes everything"
     )
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds allowed for each wait")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.form == "yaml" and args.stage not in COMPONENT_STAGES:
+        parser.error(f"--stage {args.stage} has no YAML form; choose one of: {', '.join(COMPONENT_STAGES)}")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -491,8 +511,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = prepare_workdir(args.workdir)
     airflow_url = f"http://127.0.0.1:{args.airflow_port}"
     dagster_url = f"http://127.0.0.1:{args.dagster_port}"
-    env = demo_env(paths, airflow_url=airflow_url, dagster_url=dagster_url, stage=args.stage)
-    progress(f"Stage {args.stage}; everything is written under {paths.workdir}")
+    env = demo_env(paths, airflow_url=airflow_url, dagster_url=dagster_url, stage=args.stage, form=args.form)
+    progress(f"Stage {args.stage} ({args.form} form); everything is written under {paths.workdir}")
 
     progress("Building the dbt manifest (dbt parse) ...")
     progress(f"Manifest ready: {build_dbt_manifest(env)}")

@@ -15,9 +15,7 @@ import os
 
 from dagster import Definitions
 
-from example_project.dagster_defs.stages import DEFAULT_STAGE, STAGES
-
-FORMS = ("python", "yaml")
+from example_project.dagster_defs.stages import DEFAULT_STAGE, STAGE_FORMS, STAGES
 
 
 def load_stage_defs(stage: str, form: str = "python") -> Definitions:
@@ -25,8 +23,8 @@ def load_stage_defs(stage: str, form: str = "python") -> Definitions:
 
     Raises ``ValueError`` for an unknown stage or form.
     """
-    if form not in FORMS:
-        raise ValueError(f"Unknown stage form {form!r}; choose one of: {', '.join(FORMS)}")
+    if form not in STAGE_FORMS:
+        raise ValueError(f"Unknown stage form {form!r}; choose one of: {', '.join(STAGE_FORMS)}")
     if form == "yaml":
         from example_project.components import load_component_stage
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
+from datetime import time as time_of_day
 from pathlib import Path
 
 import pytest
@@ -54,15 +55,17 @@ def _port_is_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def _run_demo(stage: str, workdir: Path) -> tuple[dict, float, list[int]]:
+def _run_demo(stage: str, form: str, workdir: Path) -> tuple[dict, float, list[int]]:
     ports = [free_port(), free_port()]
     options = ["--airflow-port", str(ports[0]), "--dagster-port", str(ports[1])]
     options += ["--workdir", str(workdir), "--timeout", "900"]
     if stage == "migrate":
-        # The README's command, exactly as users run it (on free ports instead of 8080/3000).
+        # The README's commands, exactly as users run them (on free ports instead of 8080/3000).
         command = ["make", "demo", "DEMO_ONCE=1", f"STAGE={stage}", f"DEMO_ARGS={' '.join(options)}"]
+        command += [f"FORM={form}"] if form != "python" else []
     else:
-        command = [sys.executable, "-m", "example_project.demo", "--once", "--stage", stage, *options]
+        command = [sys.executable, "-m", "example_project.demo", "--once", "--stage", stage, "--form", form]
+        command += options
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     started = time.monotonic()
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=3000)
@@ -99,16 +102,24 @@ ALL_STAGES = [
     "standalone",
 ]
 # Each stage boots its own Airflow and `dagster dev` (3-10 minutes on 2 cores). `make test` runs the two
-# migrate stages end to end (task-level and DAG-level proxying; `migrate` through `make demo DEMO_ONCE=1`);
-# the other stages are proven by tests/example_project/test_stages.py and tests/core/test_seed_stages.py
-# against the real Airflow. `make test-e2e` (AIRLIFT_E2E_STAGES=all) runs all nine end to end.
-E2E_STAGES = ALL_STAGES if os.environ.get("AIRLIFT_E2E_STAGES") == "all" else ["migrate", "migrate_dag_level"]
+# migrate stages end to end (task-level and DAG-level proxying; `migrate` through `make demo DEMO_ONCE=1`,
+# in both its Python and YAML form); the other stages are proven by tests/example_project/test_stages.py,
+# test_component_stages.py and tests/core/test_seed_stages.py against the real Airflow.
+# `make test-e2e` (AIRLIFT_E2E_STAGES=all) runs all nine stages end to end, and every YAML form.
+ALL_CASES = [(stage, "python") for stage in ALL_STAGES] + [
+    (stage, "yaml") for stage in ALL_STAGES if stage != "standalone"
+]
+E2E_CASES = (
+    ALL_CASES
+    if os.environ.get("AIRLIFT_E2E_STAGES") == "all"
+    else [("migrate", "python"), ("migrate_dag_level", "python"), ("migrate", "yaml")]
+)
 
 
-@pytest.mark.parametrize("stage", E2E_STAGES)
-def test_demo_stage_materializes_each_asset_on_the_right_side(stage: str, tmp_path: Path) -> None:
-    summary, elapsed, ports = _run_demo(stage, tmp_path / "demo")
-    print(f"demo --once --stage {stage}: {elapsed:.0f}s wall time")
+@pytest.mark.parametrize(("stage", "form"), E2E_CASES, ids=[f"{stage}-{form}" for stage, form in E2E_CASES])
+def test_demo_stage_materializes_each_asset_on_the_right_side(stage: str, form: str, tmp_path: Path) -> None:
+    summary, elapsed, ports = _run_demo(stage, form, tmp_path / "demo")
+    print(f"demo --once --stage {stage} --form {form}: {elapsed:.0f}s wall time")
     final = _by_asset(summary["final"])
     assert {asset: row["materialized_by"] for asset, row in final.items()} == _expected_final(stage)
     for asset, row in final.items():
@@ -125,10 +136,14 @@ def test_demo_stage_materializes_each_asset_on_the_right_side(stage: str, tmp_pa
     if stage not in {"peer", "peer_with_check"}:
         _assert_customers_csv(Path(summary["customers_csv"]))
     if stage == "observe_with_partitions":
-        today = datetime.now(timezone.utc).date()
+        # The runs' logical dates are the midnights of yesterday and today, as of when the demo ran them.
+        first_date = datetime.fromisoformat(summary["logical_dates"]["first_run"])
+        second_date = datetime.fromisoformat(summary["logical_dates"]["second_run"])
+        assert second_date - first_date == timedelta(days=1) and second_date.time() == time_of_day(0)
+        assert datetime.now(timezone.utc) - second_date < timedelta(days=1, hours=1)
         first = _by_asset(summary["first_run"])
-        assert first["customers"]["partition"] == (today - timedelta(days=1)).isoformat()
-        assert {final[key]["partition"] for key in (LOAD, EXPORT, *DBT)} == {today.isoformat()}
+        assert first["customers"]["partition"] == first_date.date().isoformat()
+        assert {final[key]["partition"] for key in (LOAD, EXPORT, *DBT)} == {second_date.date().isoformat()}
     if stage in {"peer_with_check", "migrate_with_check"}:
         # The sensor ran validate_exported_csv after Airflow's export, and the CSV passed it.
         assert summary["check"]["status"] == "SUCCEEDED", summary["check"]

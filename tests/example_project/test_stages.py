@@ -166,6 +166,31 @@ def test_standalone_schedule_job_materializes_everything_without_airflow(
     assert len(lines) == 101 and {line.split(",")[0] for line in lines[1:]} == {str(i) for i in range(1, 101)}
 
 
+def test_standalone_check_fails_when_a_real_export_writes_no_customers(
+    example_dirs: ExampleDirs, dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import duckdb
+
+    defs = _load_stage("standalone", monkeypatch, example_dirs, f"http://127.0.0.1:{free_port()}")
+    job = defs.resolve_job_def(defs.resolve_schedule_def("rebuild_customers_list_schedule").job_name)
+    with DagsterInstance.ephemeral() as instance:
+        assert job.execute_in_process(instance=instance).success
+        # An upstream data bug empties the customers table; then only the export runs again, for real.
+        with duckdb.connect(str(example_dirs.duckdb_path)) as con:
+            con.execute("DELETE FROM jaffle_shop.main.customers")
+        result = job.execute_in_process(instance=instance, asset_selection=[AssetKey("customers_csv")])
+        checks = {evaluation.check_name: evaluation for evaluation in result.get_asset_check_evaluations()}
+    assert [event.asset_key for event in result.get_asset_materialization_events()] == [
+        AssetKey("customers_csv")
+    ]
+    lines = example_dirs.customers_csv.read_text().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("customer_id,first_name,last_name")  # the header only
+    check = checks["validate_exported_csv"]
+    assert not check.passed
+    assert check.severity.value == "WARN"
+    assert "is empty" in (check.description or "")
+
+
 @pytest.mark.parametrize("content", ["", "customer_id,first_name,last_name\n"], ids=["empty", "header_only"])
 def test_export_check_fails_when_the_csv_is_empty(
     content: str, example_dirs: ExampleDirs, dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch

@@ -12,3 +12,5 @@ STAGES = (
     "standalone",
 )
 DEFAULT_STAGE = "migrate"
+# How a stage is written: python = stages/<stage>.py; yaml = example_project/components/<stage>/ (components).
+STAGE_FORMS = ("python", "yaml")
