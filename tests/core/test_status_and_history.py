@@ -87,8 +87,10 @@ def defs_file(airflow3: LocalAirflow, tmp_path_factory: pytest.TempPathFactory) 
 def groups_run(airflow3: LocalAirflow):
     """One finished run of status_groups with a logical date (so the daily partition applies)."""
     since = utcnow()
-    run = run_and_wait(make_client(airflow3), "status_groups", logical_date=LOGICAL_DATE)
-    assert run.state == "success"
+    client = make_client(airflow3)
+    run = run_and_wait(client, "status_groups", logical_date=LOGICAL_DATE)
+    states = [(ti.task_id, ti.map_index, ti.state) for ti in client.list_task_instances(run_ids=[run.run_id])]
+    assert run.state == "success", states
     return since, run
 
 
@@ -206,7 +208,7 @@ def test_task_group_and_map_index_count_are_in_materialization_metadata(
 
 
 def _materializations(instance: DagsterInstance, key: str) -> list:
-    return list(instance.fetch_materializations(AssetKey(key), limit=100).records)
+    return list(instance.fetch_materializations(AssetKey.from_user_string(key), limit=100).records)
 
 
 def test_history_import_twice_stores_each_event_once_with_airflow_timestamps_and_partitions(
