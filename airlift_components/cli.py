@@ -110,6 +110,12 @@ def _import_history(args: argparse.Namespace) -> int:
     from airlift_components.core.history import HistoryImportError, import_airflow_history
     from airlift_components.core.peered import DefinitionsLoadError, load_definitions
 
+    if not os.environ.get("DAGSTER_HOME"):
+        print(
+            "airlift-components import-history: set DAGSTER_HOME to the Dagster instance to import into",
+            file=sys.stderr,
+        )
+        return 2
     try:
         start, end = (datetime.fromisoformat(value) for value in (args.start, args.end))
     except ValueError as exc:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -206,10 +206,7 @@ def disagreements(progress: DagProgress, state: StateFile | None) -> tuple[str, 
 
 def with_disagreements(progress: Iterable[DagProgress], states: Mapping[str, StateFile]) -> list[DagProgress]:
     """Progress records with the disagreements against their state files filled in."""
-    return [
-        DagProgress(**{**p.__dict__, "disagreements": disagreements(p, states.get(p.dag_id))})
-        for p in progress
-    ]
+    return [replace(p, disagreements=disagreements(p, states.get(p.dag_id))) for p in progress]
 
 
 # ------------------------------------------------------------------ rendering

@@ -266,7 +266,7 @@ def test_history_import_skips_what_the_sensor_already_reported(defs_file: Path, 
 
 
 def test_history_import_rejects_a_range_that_ends_before_it_starts(
-    defs_file: Path, capsys: pytest.CaptureFixture[str]
+    defs_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     defs = load_definitions(file=defs_file)
     with (
@@ -274,5 +274,29 @@ def test_history_import_rejects_a_range_that_ends_before_it_starts(
         pytest.raises(HistoryImportError, match="must end after it starts"),
     ):
         import_airflow_history(defs, instance, datetime(2024, 2, 1), datetime(2024, 1, 1))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     assert main(["import-history", "-f", str(defs_file), "--start", "2024-02-01", "--end", "yesterday"]) == 2
     assert "--start/--end must be ISO dates" in capsys.readouterr().err
+    monkeypatch.delenv("DAGSTER_HOME")
+    assert main(["import-history", "-f", str(defs_file), "--start", "2024-01-01", "--end", "2024-02-01"]) == 2
+    assert "set DAGSTER_HOME" in capsys.readouterr().err
+
+
+def test_import_history_command_imports_into_dagster_home_once(
+    defs_file: Path,
+    groups_run,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    since, _run = groups_run
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    args = ["import-history", "-f", str(defs_file), "--start", since.isoformat()]
+    args += ["--end", (utcnow() + timedelta(minutes=1)).isoformat()]
+    assert main(args) == 0
+    first = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(args) == 0
+    second = capsys.readouterr().out.strip().splitlines()[-1]
+    imported = int(first.split(" events imported")[0].rsplit(" ", 1)[-1])
+    assert imported > 0 and first.endswith(", 0 already present")
+    assert second.endswith(f" 0 events imported, {imported} already present")
