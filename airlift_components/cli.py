@@ -3,15 +3,22 @@
 Commands::
 
     airlift-components proxy scaffold --dags-folder DAGS [--output-dir DIR] [--overwrite]
+    airlift-components status (-m MODULE | -f FILE) [--instance NAME] [--dags-folder DAGS |
+        --proxied-state-dir DIR] [--format table|markdown|json]
+    airlift-components import-history (-m MODULE | -f FILE) --start DATE --end DATE [--instance NAME]
 
 ``proxy scaffold`` writes ``proxied_state/<dag_id>.yaml`` for every DAG in the folder with all tasks
 ``proxied: False``. It must run where Airflow is installed (it parses the DAG files with Airflow).
+``status`` prints migration progress per instance and DAG (live Airflow + definitions + state files).
+``import-history`` stores the asset events of Airflow runs that finished in a date range in the Dagster
+instance of ``DAGSTER_HOME``; rerunning it adds nothing.
 This module imports only the standard library; each command imports what it needs when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -29,7 +36,28 @@ def _parser() -> argparse.ArgumentParser:
         "--output-dir", help="where to write the files (default: DAGS_FOLDER/proxied_state)"
     )
     scaffold.add_argument("--overwrite", action="store_true", help="replace existing state files")
+
+    status = commands.add_parser("status", help="migration progress per Airflow instance and DAG")
+    _add_defs_arguments(status)
+    state = status.add_mutually_exclusive_group()
+    state.add_argument("--dags-folder", help="compare with DAGS_FOLDER/proxied_state/*.yaml")
+    state.add_argument("--proxied-state-dir", help="compare with the *.yaml files in this directory")
+    status.add_argument("--format", choices=["table", "markdown", "json"], default="table")
+
+    history = commands.add_parser(
+        "import-history", help="import Airflow runs that finished in a date range as Dagster asset events"
+    )
+    _add_defs_arguments(history)
+    history.add_argument("--start", required=True, help="ISO date or datetime (UTC unless it has an offset)")
+    history.add_argument("--end", required=True, help="ISO date or datetime, after --start")
     return parser
+
+
+def _add_defs_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("-m", "--module-name", help="Python module with the Dagster Definitions")
+    where.add_argument("-f", "--python-file", help="Python file with the Dagster Definitions")
+    parser.add_argument("--instance", help="only this Airflow instance (its name in the definitions)")
 
 
 def _proxy_scaffold(args: argparse.Namespace) -> int:
@@ -51,11 +79,69 @@ def _proxy_scaffold(args: argparse.Namespace) -> int:
     return 1 if result.import_errors else 0
 
 
+def _status(args: argparse.Namespace) -> int:
+    from airlift_components.airflow_api import AirflowError
+    from airlift_components.core.peered import DefinitionsLoadError, load_definitions, peered_instances
+    from airlift_components.core.progress import ProxiedStateFileError, collect_progress, render
+
+    state_dir = args.proxied_state_dir
+    if args.dags_folder:
+        if not os.path.isdir(args.dags_folder):
+            print(f"DAGs folder {args.dags_folder} does not exist", file=sys.stderr)
+            return 2
+        state_dir = os.path.join(args.dags_folder, "proxied_state")
+    try:
+        defs = load_definitions(module=args.module_name, file=args.python_file)
+        instances = peered_instances(defs, args.instance)
+        progress = [collect_progress(instance, state_dir) for instance in instances.values()]
+    except (DefinitionsLoadError, ProxiedStateFileError, AirflowError) as exc:
+        print(f"airlift-components status: {exc}", file=sys.stderr)
+        return 2
+    print(render(progress, args.format))
+    return 0
+
+
+def _import_history(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from dagster import DagsterInstance
+
+    from airlift_components.airflow_api import AirflowError
+    from airlift_components.core.history import HistoryImportError, import_airflow_history
+    from airlift_components.core.peered import DefinitionsLoadError, load_definitions
+
+    if not os.environ.get("DAGSTER_HOME"):
+        print(
+            "airlift-components import-history: set DAGSTER_HOME to the Dagster instance to import into",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        start, end = (datetime.fromisoformat(value) for value in (args.start, args.end))
+    except ValueError as exc:
+        print(f"airlift-components import-history: --start/--end must be ISO dates: {exc}", file=sys.stderr)
+        return 2
+    try:
+        defs = load_definitions(module=args.module_name, file=args.python_file)
+        with DagsterInstance.get() as instance:
+            results = import_airflow_history(
+                defs, instance, start, end, instance_name=args.instance, log=print
+            )
+    except (DefinitionsLoadError, HistoryImportError, AirflowError) as exc:
+        print(f"airlift-components import-history: {exc}", file=sys.stderr)
+        return 2
+    return 0 if results else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``airlift-components`` console script."""
     args = _parser().parse_args(argv)
     if args.command == "proxy" and args.proxy_command == "scaffold":
         return _proxy_scaffold(args)
+    if args.command == "status":
+        return _status(args)
+    if args.command == "import-history":
+        return _import_history(args)
     raise AssertionError(f"unhandled command {args}")  # argparse rejects unknown commands first
 
 

@@ -15,6 +15,9 @@ PROXY_TARGETS_METADATA_KEY = "airlift/proxy_targets"
 # On mapped assets: JSON lists of the tasks / DAGs that produce them.
 TASK_MAPPINGS_METADATA_KEY = "airlift/task_mappings"  # [{"dag_id": ..., "task_id": ...}]
 DAG_MAPPINGS_METADATA_KEY = "airlift/dag_mappings"  # [{"dag_id": ...}]
+# On every asset event from Airflow: the sensor's dedup identity (e.g. "ti|dag|run|task|-1|1"), so a
+# history import skips what the sensor (or an earlier import) already reported.
+EVENT_ID_METADATA_KEY = "airlift/event_id"
 
 # --- Dagster run tags set by the proxy operators ------------------------------------------------
 RUN_TAG_DAG_ID = "airlift/dag_id"

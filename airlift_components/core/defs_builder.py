@@ -37,6 +37,7 @@ from airlift_components.core.mappings import (
     mapped_assets_in,
     mappings_by_dag,
 )
+from airlift_components.core.progress import dag_markdown, dag_progress, migration_overview_spec
 from airlift_components.core.resource import (
     AirflowInstanceResource,
     register_auth_backend,
@@ -163,6 +164,8 @@ def dag_asset_spec(
         proxied = len(snapshot.proxied_task_ids.get(dag.dag_id, ()))
         metadata["Task count"] = MetadataValue.int(total)
         metadata["Tasks proxied"] = MetadataValue.text(f"{proxied}/{total}")
+        progress = dag_progress(snapshot, dag.dag_id, mapping)
+        metadata["Migration progress"] = MetadataValue.md(dag_markdown(progress))
     deps: list[AssetKey] = []
     if mapping is not None:
         keys = mapping.all_keys()
@@ -226,7 +229,8 @@ def build_defs_from_snapshot(
         settings=sensor_settings or SensorSettings(),
     )
     own_resources = dict(resources) if resources is not None else instance_resources(airflow_instance)
-    own = Definitions(assets=dag_specs, sensors=[sensor], resources=own_resources)
+    overview = migration_overview_spec(snapshot, by_dag, group_name)
+    own = Definitions(assets=[*dag_specs, overview], sensors=[sensor], resources=own_resources)
     return Definitions.merge(defs, own) if defs is not None else own
 
 

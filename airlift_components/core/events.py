@@ -23,7 +23,8 @@ from dagster import (
 )
 
 from airlift_components.airflow_api import DagRunRecord, TaskInstanceRecord
-from airlift_components.conventions import PROXY_MARKER_DAG, PROXY_MARKER_FIELD
+from airlift_components.conventions import EVENT_ID_METADATA_KEY, PROXY_MARKER_DAG, PROXY_MARKER_FIELD
+from airlift_components.core.cursor import rollup_identity, run_identity, task_instance_identity
 from airlift_components.core.snapshot import dag_url
 
 AssetEvent = Union[AssetMaterialization, AssetObservation]
@@ -161,6 +162,7 @@ def task_instance_metadata(plan: AirflowSensorPlan, ti: TaskInstanceRecord) -> d
         "airflow/dag_id": MetadataValue.text(ti.dag_id),
         "airflow/run_id": MetadataValue.text(ti.run_id),
         "airflow/task_id": MetadataValue.text(ti.task_id),
+        **_task_group_metadata(ti.task_id),
         "airflow/state": MetadataValue.text(ti.state or "none"),
         "airflow/logical_date": _ts(ti.logical_date),
         "airflow/try_number": MetadataValue.int(ti.try_number),
@@ -169,7 +171,22 @@ def task_instance_metadata(plan: AirflowSensorPlan, ti: TaskInstanceRecord) -> d
         "airflow/url": MetadataValue.url(
             plan.task_instance_url(ti.dag_id, ti.run_id, ti.task_id, ti.map_index)
         ),
+        EVENT_ID_METADATA_KEY: MetadataValue.text(task_instance_identity(ti)),
     }
+
+
+def task_group_of(task_id: str) -> str | None:
+    """The task group a task belongs to, from its dotted id (``"extract.load"`` -> ``"extract"``).
+
+    Airflow's REST API lists no task group field (2.11 and 3.x); with the default ``prefix_group_id=True``
+    the group path is the task id's prefix. Tasks of groups made with ``prefix_group_id=False`` show none.
+    """
+    return task_id.rsplit(".", 1)[0] if "." in task_id else None
+
+
+def _task_group_metadata(task_id: str) -> dict[str, MetadataValue]:
+    group = task_group_of(task_id)
+    return {"airflow/task_group": MetadataValue.text(group)} if group else {}
 
 
 def task_instance_events(plan: AirflowSensorPlan, ti: TaskInstanceRecord, log: LogFn) -> list[AssetEvent]:
@@ -231,6 +248,7 @@ def rolled_up_task_events(
         "airflow/dag_id": MetadataValue.text(first.dag_id),
         "airflow/run_id": MetadataValue.text(first.run_id),
         "airflow/task_id": MetadataValue.text(first.task_id),
+        **_task_group_metadata(first.task_id),
         "airflow/state": MetadataValue.text("success" if succeeded else "failed"),
         "airflow/logical_date": _ts(first.logical_date),
         "airflow/try_number": MetadataValue.int(max(ti.try_number for ti in tis)),
@@ -238,6 +256,7 @@ def rolled_up_task_events(
         "airflow/end_date": _ts(max(ends) if ends else None),
         "airflow/map_indexes": MetadataValue.int(len(tis)),
         "airflow/url": MetadataValue.url(plan.task_instance_url(first.dag_id, first.run_id, first.task_id)),
+        EVENT_ID_METADATA_KEY: MetadataValue.text(rollup_identity(first.dag_id, first.run_id, first.task_id)),
     }
     return _events_for_keys(
         plan,
@@ -269,6 +288,7 @@ def dag_run_events(
         "airflow/start_date": _ts(run.start_date),
         "airflow/end_date": _ts(run.end_date),
         "airflow/url": MetadataValue.url(url),
+        EVENT_ID_METADATA_KEY: MetadataValue.text(run_identity(run)),
     }
     where = f"DAG run {run.dag_id}/{run.run_id}"
     succeeded = run.state in SUCCESS_STATES

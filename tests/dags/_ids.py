@@ -12,4 +12,6 @@ CORE_DAG_IDS = [
     "core_not_proxied",
     "core_quick_then_slow",
 ]
-ALL_DAG_IDS = ["simple_chain", "always_fails", *GENERATED_DAG_IDS, *CORE_DAG_IDS]
+# tests/dags/status_dags.py (tests/core/test_status_and_history.py)
+STATUS_DAG_IDS = ["status_groups"]
+ALL_DAG_IDS = ["simple_chain", "always_fails", *GENERATED_DAG_IDS, *CORE_DAG_IDS, *STATUS_DAG_IDS]

@@ -22,7 +22,7 @@ INSTANCE = "airflow_instance_one"
 DAG_ASSETS = {
     AssetKey([INSTANCE, "dag", dag])
     for dag in ("rebuild_customers_list", "summarize_orders", "audit_csv_files")
-}
+} | {AssetKey([INSTANCE, "migration_progress"])}  # the instance's migration overview
 DBT_ASSETS = {
     AssetKey(name)
     for name in (

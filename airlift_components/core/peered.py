@@ -1,0 +1,139 @@
+"""The Airflow instances a Dagster code location peers to, read back from its ``Definitions``.
+
+The command-line tools (``status``, ``import-history``) load the user's definitions the way Dagster
+does (``-m module`` or ``-f file``) and find, per instance, the DAG assets (their ``airlift/*``
+metadata says which tasks map to which assets), the resource that connects to Airflow, and the
+partitions of the mapped assets. Works the same for the Python API and the component.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dagster import AssetKey, Definitions, PartitionsDefinition
+
+from airlift_components.conventions import (
+    DAG_ID_METADATA_KEY,
+    INSTANCE_NAME_METADATA_KEY,
+    PROXY_TARGETS_METADATA_KEY,
+)
+from airlift_components.core.events import AirflowSensorPlan
+from airlift_components.core.mappings import DagMappings
+from airlift_components.core.resource import AirflowInstanceResource, resource_key_for
+
+
+class DefinitionsLoadError(ValueError):
+    """The definitions could not be loaded or peer to no (such) Airflow instance; names what is at fault."""
+
+
+def load_definitions(*, module: str | None = None, file: str | Path | None = None) -> Definitions:
+    """The ``Definitions`` object of a module (``-m``) or a Python file (``-f``), like ``dagster dev``.
+
+    Example::
+
+        defs = load_definitions(module="example_project.dagster_defs.definitions")
+    """
+    if (module is None) == (file is None):
+        raise DefinitionsLoadError("give exactly one of a definitions module (-m) or file (-f)")
+    if file is not None:
+        path = Path(file)
+        if not path.is_file():
+            raise DefinitionsLoadError(f"definitions file {path} does not exist")
+        spec = importlib.util.spec_from_file_location(f"_airlift_defs_{path.stem}", path)
+        assert spec and spec.loader
+        loaded = importlib.util.module_from_spec(spec)
+        sys.path.insert(0, str(path.resolve().parent))
+        try:
+            spec.loader.exec_module(loaded)
+        finally:
+            sys.path.remove(str(path.resolve().parent))
+        where = str(path)
+    else:
+        assert module is not None
+        try:
+            loaded = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            raise DefinitionsLoadError(f"definitions module {module!r} not found: {exc}") from exc
+        where = f"module {module}"
+    found = [value for value in vars(loaded).values() if isinstance(value, Definitions)]
+    if len(found) != 1:
+        raise DefinitionsLoadError(f"{where} must define exactly one dagster.Definitions, found {len(found)}")
+    return found[0]
+
+
+@dataclass
+class PeeredInstance:
+    """One Airflow instance as the definitions see it."""
+
+    name: str
+    resource: AirflowInstanceResource
+    mappings: dict[str, DagMappings] = field(default_factory=dict)  # dag_id -> mappings
+    partitions_defs: dict[AssetKey, PartitionsDefinition] = field(default_factory=dict)
+
+    @property
+    def dag_ids(self) -> list[str]:
+        """The DAGs that have an asset in the definitions, sorted."""
+        return sorted(self.mappings)
+
+    def plan(self, api_version: str) -> AirflowSensorPlan:
+        """The same plan the instance's sensor uses (what maps to what), for ``api_version`` links."""
+        return AirflowSensorPlan(
+            instance_name=self.name,
+            webserver_url=self.resource.resolved().webserver_url.rstrip("/"),
+            api_version=api_version,
+            dag_ids=frozenset(self.mappings),
+            task_keys={dag_id: dict(m.task_keys) for dag_id, m in self.mappings.items()},
+            dag_keys={dag_id: list(m.dag_keys) for dag_id, m in self.mappings.items() if m.dag_keys},
+            partitions_defs=dict(self.partitions_defs),
+        )
+
+
+def _targets(value: object) -> dict:
+    value = getattr(value, "value", value)  # JsonMetadataValue or raw
+    return json.loads(value) if isinstance(value, str) else dict(value or {})
+
+
+def peered_instances(defs: Definitions, only: str | None = None) -> dict[str, PeeredInstance]:
+    """Every Airflow instance peered in ``defs`` (or just ``only``), with its DAGs' mappings."""
+    specs = defs.resolve_all_asset_specs()
+    partitions = {spec.key: spec.partitions_def for spec in specs if spec.partitions_def is not None}
+    resources = defs.resources or {}
+    found: dict[str, PeeredInstance] = {}
+    for spec in specs:
+        name = spec.metadata.get(INSTANCE_NAME_METADATA_KEY)
+        dag_id = spec.metadata.get(DAG_ID_METADATA_KEY)
+        if name is None or dag_id is None:
+            continue
+        name, dag_id = str(getattr(name, "value", name)), str(getattr(dag_id, "value", dag_id))
+        if name not in found:
+            resource = resources.get(resource_key_for(name))
+            if not isinstance(resource, AirflowInstanceResource):
+                raise DefinitionsLoadError(
+                    f"instance {name!r}: the definitions bind no AirflowInstanceResource "
+                    f"under {resource_key_for(name)!r}"
+                )
+            found[name] = PeeredInstance(name, resource)
+        targets = _targets(spec.metadata.get(PROXY_TARGETS_METADATA_KEY))
+        mapping = DagMappings(
+            dag_id,
+            task_keys={t: [AssetKey(k) for k in keys] for t, keys in (targets.get("tasks") or {}).items()},
+            dag_keys=[AssetKey(k) for k in targets.get("dag") or []],
+        )
+        found[name].mappings[dag_id] = mapping
+        found[name].partitions_defs.update(
+            {key: partitions[key] for key in mapping.all_keys() if key in partitions}
+        )
+    if not found:
+        raise DefinitionsLoadError("the definitions peer to no Airflow instance (no DAG assets found)")
+    if only is not None:
+        if only not in found:
+            raise DefinitionsLoadError(
+                f"no Airflow instance named {only!r} in the definitions (they have: {', '.join(sorted(found))})"
+            )
+        return {only: found[only]}
+    return found

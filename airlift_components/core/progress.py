@@ -1,0 +1,373 @@
+"""Migration progress: per Airflow DAG, how many tasks are mapped to Dagster assets, proxied, and left.
+
+The numbers come from an :class:`AirflowSnapshot` (what Airflow has loaded: its tasks and the proxy
+operators' marker) and the mappings of the Dagster definitions. The same :class:`DagProgress` feeds the
+``airlift-components status`` command (table, Markdown, JSON) and the Markdown tables that the
+definitions builder puts on each DAG asset and on the instance's ``migration_progress`` asset.
+
+Counting rules (documented in the README):
+
+- ``tasks``: the tasks Airflow lists for the DAG (a DAG proxied as a whole lists its one proxy task).
+- ``mapped``: tasks with at least one asset mapped to them (``assets_with_task_mappings`` / ``task_mappings``).
+- ``proxied``: tasks whose operator carries the proxy marker; all of them when the whole DAG is proxied.
+- ``left``: ``tasks - proxied``, the tasks that still execute in Airflow.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+from dagster import AssetKey, AssetSpec, MetadataValue
+
+from airlift_components.conventions import PROXIED_DAG_TAG
+from airlift_components.core.events import task_group_of
+from airlift_components.core.mappings import DagMappings
+from airlift_components.core.peered import PeeredInstance
+from airlift_components.core.snapshot import AirflowSnapshot, proxied_task_ids
+
+
+@dataclass(frozen=True)
+class TaskProgress:
+    """One Airflow task: its group, the assets mapped to it and whether it is proxied to Dagster."""
+
+    task_id: str
+    mapped_assets: tuple[str, ...] = ()
+    proxied: bool = False
+
+    @property
+    def task_group(self) -> str | None:
+        """See :func:`task_group_of`."""
+        return task_group_of(self.task_id)
+
+
+@dataclass(frozen=True)
+class DagProgress:
+    """Migration progress of one DAG (``tasks_known`` is False when its tasks were not fetched)."""
+
+    instance_name: str
+    dag_id: str
+    tasks_known: bool
+    task_progress: tuple[TaskProgress, ...] = ()
+    dag_proxied: bool = False
+    dag_mapped_assets: tuple[str, ...] = ()
+    disagreements: tuple[str, ...] = ()
+
+    @property
+    def total(self) -> int:
+        """Tasks Airflow lists."""
+        return len(self.task_progress)
+
+    @property
+    def mapped(self) -> int:
+        """Tasks with at least one mapped asset."""
+        return sum(1 for task in self.task_progress if task.mapped_assets)
+
+    @property
+    def proxied(self) -> int:
+        """Tasks that run in Dagster."""
+        return sum(1 for task in self.task_progress if task.proxied)
+
+    @property
+    def left(self) -> int:
+        """Tasks that still run in Airflow."""
+        return self.total - self.proxied
+
+    def counts(self) -> dict[str, int | None]:
+        """``{"tasks", "mapped", "proxied", "left"}`` (None each when the tasks are unknown)."""
+        if not self.tasks_known:
+            return {"tasks": None, "mapped": None, "proxied": None, "left": None}
+        return {"tasks": self.total, "mapped": self.mapped, "proxied": self.proxied, "left": self.left}
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form ``airlift-components status --format json`` prints per DAG."""
+        return {
+            "dag_id": self.dag_id,
+            **self.counts(),
+            "dag_proxied": self.dag_proxied,
+            "dag_mapped_assets": list(self.dag_mapped_assets),
+            "task_groups": sorted({t.task_group for t in self.task_progress if t.task_group}),
+            "disagreements": list(self.disagreements),
+            "task_details": [
+                {
+                    "task_id": t.task_id,
+                    "task_group": t.task_group,
+                    "mapped_assets": list(t.mapped_assets),
+                    "proxied": t.proxied,
+                }
+                for t in self.task_progress
+            ],
+        }
+
+
+def dag_progress(snapshot: AirflowSnapshot, dag_id: str, mapping: DagMappings | None) -> DagProgress:
+    """Progress of one DAG of the snapshot, given what the definitions map to it."""
+    dag = snapshot.dag(dag_id)
+    dag_proxied = dag is not None and PROXIED_DAG_TAG in dag.tags
+    dag_mapped = tuple(key.to_user_string() for key in mapping.dag_keys) if mapping else ()
+    if not snapshot.has_tasks(dag_id):
+        return DagProgress(
+            snapshot.instance_name, dag_id, False, dag_proxied=dag_proxied, dag_mapped_assets=dag_mapped
+        )
+    proxied_ids = set(snapshot.proxied_task_ids.get(dag_id, ()))
+    task_keys = mapping.task_keys if mapping else {}
+    tasks = tuple(
+        TaskProgress(
+            task_id=task.task_id,
+            mapped_assets=tuple(key.to_user_string() for key in task_keys.get(task.task_id, ())),
+            proxied=dag_proxied or task.task_id in proxied_ids,
+        )
+        for task in sorted(snapshot.tasks[dag_id], key=lambda task: task.task_id)
+    )
+    return DagProgress(snapshot.instance_name, dag_id, True, tasks, dag_proxied, dag_mapped)
+
+
+def instance_progress(snapshot: AirflowSnapshot, by_dag: Mapping[str, DagMappings]) -> list[DagProgress]:
+    """Progress of every DAG in the snapshot, in listing order."""
+    return [dag_progress(snapshot, dag_id, by_dag.get(dag_id)) for dag_id in snapshot.dag_ids]
+
+
+# ------------------------------------------------------------------ proxied-state files
+
+
+class ProxiedStateFileError(ValueError):
+    """A proxied-state directory or file cannot be read; the message names the path."""
+
+
+@dataclass(frozen=True)
+class StateFile:
+    """What one ``proxied_state/<dag_id>.yaml`` says (the Dagster side's read-only view of it)."""
+
+    path: Path
+    dag_proxied: bool | None = None  # the ``proxied: true|false`` form
+    proxied_task_ids: frozenset[str] = frozenset()
+    task_ids: frozenset[str] = frozenset()
+
+
+def read_state_files(directory: str | Path) -> dict[str, StateFile]:
+    """Every ``<dag_id>.yaml`` in a proxied-state directory, by DAG id."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise ProxiedStateFileError(f"proxied state directory {root} does not exist")
+    files: dict[str, StateFile] = {}
+    for path in sorted([*root.glob("*.yaml"), *root.glob("*.yml")]):
+        try:
+            body = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ProxiedStateFileError(f"{path}: not valid YAML ({exc})") from exc
+        if not isinstance(body, dict):
+            raise ProxiedStateFileError(f"{path}: expected a mapping with `tasks` or `proxied`")
+        if "proxied" in body:
+            files[path.stem] = StateFile(path, dag_proxied=bool(body["proxied"]))
+            continue
+        entries = body.get("tasks") or []
+        if not isinstance(entries, list) or not all(isinstance(e, dict) and "id" in e for e in entries):
+            raise ProxiedStateFileError(f"{path}: `tasks` must be a list of {{id, proxied}} entries")
+        files[path.stem] = StateFile(
+            path,
+            proxied_task_ids=frozenset(str(e["id"]) for e in entries if e.get("proxied")),
+            task_ids=frozenset(str(e["id"]) for e in entries),
+        )
+    return files
+
+
+def disagreements(progress: DagProgress, state: StateFile | None) -> tuple[str, ...]:
+    """Where a proxied-state file and what Airflow has loaded differ (e.g. Airflow did not reparse yet)."""
+    if state is None or not progress.tasks_known:
+        return ()
+    name = state.path.name
+    if state.dag_proxied is not None:
+        if state.dag_proxied != progress.dag_proxied:
+            said = "proxied" if state.dag_proxied else "not proxied"
+            shown = "proxied" if progress.dag_proxied else "not proxied"
+            return (f"{name} says the whole DAG is {said}; Airflow has it {shown}",)
+        return ()
+    if progress.dag_proxied:
+        return (f"{name} lists tasks, but Airflow has the whole DAG proxied",)
+    live = {task.task_id for task in progress.task_progress}
+    live_proxied = {task.task_id for task in progress.task_progress if task.proxied}
+    problems = [f"{name}: task {t!r} is not in the DAG Airflow has" for t in sorted(state.task_ids - live)]
+    problems += [
+        f"{name}: task {t!r} is proxied in the file, not in Airflow"
+        for t in sorted((state.proxied_task_ids & live) - live_proxied)
+    ]
+    problems += [
+        f"{name}: task {t!r} is proxied in Airflow, not in the file"
+        for t in sorted(live_proxied - state.proxied_task_ids)
+    ]
+    return tuple(problems)
+
+
+def with_disagreements(progress: Iterable[DagProgress], states: Mapping[str, StateFile]) -> list[DagProgress]:
+    """Progress records with the disagreements against their state files filled in."""
+    return [replace(p, disagreements=disagreements(p, states.get(p.dag_id))) for p in progress]
+
+
+# ------------------------------------------------------------------ rendering
+
+COLUMNS = ("dag_id", "tasks", "mapped", "proxied", "left")
+
+
+@dataclass
+class InstanceProgress:
+    """All DAGs of one instance, with totals over the DAGs whose tasks are known."""
+
+    instance_name: str
+    webserver_url: str
+    dags: list[DagProgress] = field(default_factory=list)
+
+    def totals(self) -> dict[str, int]:
+        """Sums of tasks / mapped / proxied / left, plus the number of DAGs."""
+        known = [dag for dag in self.dags if dag.tasks_known]
+        return {
+            "dags": len(self.dags),
+            "tasks": sum(d.total for d in known),
+            "mapped": sum(d.mapped for d in known),
+            "proxied": sum(d.proxied for d in known),
+            "left": sum(d.left for d in known),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form of one instance."""
+        return {
+            "instance": self.instance_name,
+            "webserver_url": self.webserver_url,
+            "totals": self.totals(),
+            "dags": [dag.to_json() for dag in self.dags],
+        }
+
+
+def _cell(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def rows(dags: Sequence[DagProgress]) -> list[list[str]]:
+    """One row per DAG: dag_id, tasks, mapped, proxied, left (``-`` when the tasks are unknown)."""
+    return [[dag.dag_id, *(_cell(v) for v in dag.counts().values())] for dag in dags]
+
+
+def markdown_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    """A GitHub-flavoured Markdown table (pipes in cells escaped)."""
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(header), line(["---"] * len(header)), *(line(r) for r in body)])
+
+
+def dag_markdown(progress: DagProgress) -> str:
+    """The Markdown shown on a DAG asset: the counts, then one row per task."""
+    if not progress.tasks_known:
+        return "Tasks not fetched (the DAG has no mappings and is not proxied)."
+    counts = progress.counts()
+    summary = ", ".join(f"{name}: {value}" for name, value in counts.items())
+    body = [
+        [t.task_id, t.task_group or "", ", ".join(t.mapped_assets), "yes" if t.proxied else "no"]
+        for t in progress.task_progress
+    ]
+    return f"**{summary}**\n\n" + markdown_table(["task", "task group", "mapped assets", "proxied"], body)
+
+
+def instance_markdown(instance: InstanceProgress) -> str:
+    """The Markdown overview of one instance: totals, then one row per DAG."""
+    totals = instance.totals()
+    summary = ", ".join(f"{name}: {value}" for name, value in totals.items())
+    return f"**{summary}**\n\n" + markdown_table(COLUMNS, rows(instance.dags))
+
+
+# ------------------------------------------------------------------ live collection (the status command)
+
+
+def collect_progress(instance: PeeredInstance, state_dir: str | Path | None = None) -> InstanceProgress:
+    """Read the live Airflow of one peered instance and compare it with the definitions and state files.
+
+    Cost: the version probe, the paged DAG listing and one ``/tasks`` request per DAG in the definitions
+    (concurrent). Raises :class:`~airlift_components.airflow_api.AirflowError` when Airflow cannot be read.
+    """
+    states = read_state_files(state_dir) if state_dir is not None else {}
+    client = instance.resource.get_client()
+    version = client.version_info
+    listed = {dag.dag_id: dag for dag in client.list_dags()}
+    present = [dag_id for dag_id in instance.dag_ids if dag_id in listed]
+    tasks = client.list_tasks_for_dags(present)
+    snapshot = AirflowSnapshot(
+        instance_name=instance.name,
+        webserver_url=client.webserver_url,
+        airflow_version=version.version,
+        api_version=version.api_version,
+        fetched_at=datetime.now(timezone.utc),
+        dags=tuple(listed[dag_id] for dag_id in present),
+        tasks={dag_id: tuple(records) for dag_id, records in tasks.items()},
+        proxied_task_ids={dag_id: proxied_task_ids(records) for dag_id, records in tasks.items()},
+    )
+    dags = with_disagreements(instance_progress(snapshot, instance.mappings), states)
+    for dag_id in instance.dag_ids:
+        if dag_id not in listed:
+            note = f"Airflow ({client.webserver_url}) has no active DAG {dag_id!r}"
+            dags.append(DagProgress(instance.name, dag_id, False, disagreements=(note,)))
+    return InstanceProgress(instance.name, client.webserver_url, dags)
+
+
+def overview_asset_key(instance_name: str) -> AssetKey:
+    """``[instance_name, "migration_progress"]``: cannot collide with DAG assets (``[name, "dag", id]``)."""
+    return AssetKey([instance_name, "migration_progress"])
+
+
+def migration_overview_spec(
+    snapshot: AirflowSnapshot, by_dag: Mapping[str, DagMappings], group_name: str
+) -> AssetSpec:
+    """The instance-level overview asset: a Markdown table of every DAG's progress as its metadata."""
+    overview = InstanceProgress(
+        snapshot.instance_name, snapshot.webserver_url, instance_progress(snapshot, by_dag)
+    )
+    totals = overview.totals()
+    return AssetSpec(
+        key=overview_asset_key(snapshot.instance_name),
+        description=f"Migration progress of Airflow instance {snapshot.instance_name!r} "
+        "(as of the last snapshot; `airlift-components status` reads it live).",
+        metadata={
+            "Migration progress": MetadataValue.md(instance_markdown(overview)),
+            **{f"Total {name}": MetadataValue.int(value) for name, value in totals.items()},
+        },
+        kinds={"airflow"},
+        group_name=group_name,
+    )
+
+
+def render(instances: Sequence[InstanceProgress], output_format: str) -> str:
+    """The ``status`` output: ``"table"`` (rich), ``"markdown"`` or ``"json"``."""
+    if output_format == "json":
+        return json.dumps({"instances": [instance.to_json() for instance in instances]}, indent=2)
+    notes = [
+        f"- {instance.instance_name}/{dag.dag_id}: {problem}"
+        for instance in instances
+        for dag in instance.dags
+        for problem in dag.disagreements
+    ]
+    if output_format == "markdown":
+        parts = [f"### {i.instance_name} ({i.webserver_url})\n\n{instance_markdown(i)}" for i in instances]
+        if notes:
+            parts.append("**Proxied state files disagree with Airflow:**\n\n" + "\n".join(notes))
+        return "\n\n".join(parts)
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=140, record=True, file=io.StringIO())
+    for instance in instances:
+        table = Table(title=f"{instance.instance_name} ({instance.webserver_url})")
+        for column in COLUMNS:
+            table.add_column(column, justify="left" if column == "dag_id" else "right")
+        for row in rows(instance.dags):
+            table.add_row(*row)
+        totals = instance.totals()
+        table.add_row(f"total ({totals['dags']} DAGs)", *(str(totals[c]) for c in COLUMNS[1:]), style="bold")
+        console.print(table)
+    if notes:
+        console.print("Proxied state files disagree with Airflow:\n" + "\n".join(notes), markup=False)
+    return console.export_text().rstrip()
