@@ -217,7 +217,12 @@ class AirflowClient:
                     webserver_url=self.webserver_url,
                     endpoint=endpoint,
                 ) from None
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            # ChunkedEncodingError: the connection dropped while the body was read (a truncated answer).
+            except (
+                requests.exceptions.ConnectionError,
+                requests.exceptions.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+            ) as exc:
                 last_problem = type(exc).__name__
                 logger.warning(
                     "Airflow %s: %s %s failed (%s), attempt %d/%d",
