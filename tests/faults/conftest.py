@@ -22,6 +22,7 @@ from airlift_components.core import (
     build_defs_from_snapshot,
     fetch_snapshot,
 )
+from airlift_components.core.events import AssetEvent
 from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME, LocalAirflow
 from tests.conftest import make_client
 from tests.core.helpers import instance_for, utcnow
@@ -51,7 +52,7 @@ def proxy(airflow3: LocalAirflow) -> Iterator[FaultProxy]:
         yield running
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def chain_snapshot(airflow3: LocalAirflow) -> AirflowSnapshot:
     """The snapshot of ``simple_chain`` only (fetched once, straight from Airflow), so ticks query one DAG."""
     return fetch_snapshot(
@@ -59,7 +60,7 @@ def chain_snapshot(airflow3: LocalAirflow) -> AirflowSnapshot:
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def finished_runs(airflow3: LocalAirflow) -> FinishedRuns:
     """Three finished ``simple_chain`` runs (triggered together) and a cursor that has not seen them."""
     client = make_client(airflow3)
@@ -112,9 +113,9 @@ def materialized_run_ids(instance: DagsterInstance, key: AssetKey) -> list[str]:
 
 
 def assert_each_run_emitted_exactly_once(
-    client: AirflowClient, run_ids: Iterable[str], ticks: Iterable[SensorExecutionData]
+    client: AirflowClient, run_ids: Iterable[str], ticks: Iterable[SensorExecutionData | AssetEvent]
 ) -> None:
-    """Compare the events of ``ticks`` with what Airflow's API says happened to each run.
+    """Compare the events of ``ticks`` (sensor ticks, or asset events) with what Airflow's API says happened to each run.
 
     Every finished run has exactly one DAG-level event (a materialization if it succeeded, an observation
     if it failed) and the mapped asset is materialized exactly once iff the mapped task succeeded.
@@ -128,7 +129,11 @@ def assert_each_run_emitted_exactly_once(
         run.run_id: run.state for run in client.list_dag_runs(dag_ids=[DAG_ID]) if run.run_id in wanted
     }
     assert set(run_state) == wanted and all(state in ("success", "failed") for state in run_state.values())
-    events = [event for one in ticks for event in one.asset_events]
+    events = [
+        event
+        for one in ticks
+        for event in (one.asset_events if isinstance(one, SensorExecutionData) else [one])
+    ]
     for run_id in sorted(wanted):
         of_run = [e for e in events if e.metadata["airflow/run_id"].value == run_id]
         dag_events = [e for e in of_run if e.asset_key == DAG_KEY]
