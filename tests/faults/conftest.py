@@ -113,7 +113,11 @@ def materialized_run_ids(instance: DagsterInstance, key: AssetKey) -> list[str]:
 
 
 def assert_each_run_emitted_exactly_once(
-    client: AirflowClient, run_ids: Iterable[str], ticks: Iterable[SensorExecutionData | AssetEvent]
+    client: AirflowClient,
+    run_ids: Iterable[str],
+    ticks: Iterable[SensorExecutionData | AssetEvent],
+    dag_key: AssetKey = DAG_KEY,
+    mapped_key: AssetKey = MAPPED_KEY,
 ) -> None:
     """Compare the events of ``ticks`` (sensor ticks, or asset events) with what Airflow's API says happened to each run.
 
@@ -136,8 +140,8 @@ def assert_each_run_emitted_exactly_once(
     ]
     for run_id in sorted(wanted):
         of_run = [e for e in events if e.metadata["airflow/run_id"].value == run_id]
-        dag_events = [e for e in of_run if e.asset_key == DAG_KEY]
-        mapped = [e for e in of_run if e.asset_key == MAPPED_KEY and isinstance(e, AssetMaterialization)]
+        dag_events = [e for e in of_run if e.asset_key == dag_key]
+        mapped = [e for e in of_run if e.asset_key == mapped_key and isinstance(e, AssetMaterialization)]
         assert len(dag_events) == 1, (run_id, run_state[run_id], dag_events)
         assert isinstance(dag_events[0], AssetMaterialization) == (run_state[run_id] == "success")
         assert len(mapped) == (1 if task_state.get(run_id) == "success" else 0), (run_id, task_state, mapped)

@@ -27,6 +27,7 @@ from tests.core.helpers import tick
 from tests.faults.conftest import DAG_ID, MAPPED_TASK, FinishedRuns, assert_each_run_emitted_exactly_once
 
 INSTANCE = "secrets_probe"
+PROBE_KEY = AssetKey("probe_out")
 PASSWORD_ENV = "AIRFLOW_SECRETS_PROBE_PASSWORD"  # what the scaffolder names it for this instance name
 UI_QUERY = """
 query ($repo: RepositorySelector!) {
@@ -85,7 +86,7 @@ def test_secret_password_appears_nowhere_in_logs_errors_events_ui_or_files(
         ticks.append(tick(defs, dagster, ticks[-1].cursor, INSTANCE))
         stored = [
             serialize_value(record.event_log_entry)
-            for key in (AssetKey("probe_out"), AssetKey([INSTANCE, "dag", DAG_ID]))
+            for key in (PROBE_KEY, AssetKey([INSTANCE, "dag", DAG_ID]))
             for fetch in (dagster.fetch_materializations, dagster.fetch_observations)
             for record in fetch(key, limit=100).records
         ]
@@ -99,7 +100,9 @@ def test_secret_password_appears_nowhere_in_logs_errors_events_ui_or_files(
         )
     # The flow really stored events: one DAG-level event per run at least (exact counts checked next).
     assert len(stored) >= len(finished_runs.run_ids)
-    assert_each_run_emitted_exactly_once(make_client(airflow3), finished_runs.run_ids, ticks)
+    assert_each_run_emitted_exactly_once(
+        make_client(airflow3), finished_runs.run_ids, ticks, AssetKey([INSTANCE, "dag", DAG_ID]), PROBE_KEY
+    )
     texts["sensor events and cursors"] = "\n".join(
         serialize_value(event) + one.cursor
         for one in ticks
