@@ -8,6 +8,7 @@ Tests that need something missing fail loudly instead of skipping.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,10 @@ REPO = Path(__file__).resolve().parent.parent
 TEST_DAGS = Path(__file__).resolve().parent / "dags"
 # JWTs of the test Airflow 3 expire quickly so that every long test exercises token renewal.
 JWT_LIFETIME_SECONDS = 20
+# A second Airflow 3 user whose password is recognisable: tests/faults/test_secrets.py looks for it
+# everywhere it must never appear.
+SECRET_USERNAME = "secret_probe"
+SECRET_PASSWORD = f"pw-SECRET-{secrets.token_hex(8)}"
 
 
 def _airflow_bin(venv: str) -> Path:
@@ -40,6 +45,7 @@ def airflow3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAirflow]
         _airflow_bin(".venv"),
         dags,
         base / "home",
+        extra_users={SECRET_USERNAME: SECRET_PASSWORD},
         extra_env={
             "AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME": str(JWT_LIFETIME_SECONDS),
             "AIRFLOW__API_AUTH__JWT_LEEWAY": "0",

@@ -38,6 +38,11 @@ from airlift_components.airflow_api.errors import (
 
 # Refresh a JWT this many seconds before it says it expires, so a request never races the expiry.
 _JWT_EXPIRY_MARGIN_S = 30.0
+# How to fix an untrusted certificate, in the words of both the component YAML and the Python API.
+TLS_FIX = (
+    "Trust its CA with ca_bundle_path: /path/ca.pem in the component YAML (verify='/path/ca.pem' in "
+    "Python), or, only for a test setup, turn verification off with verify_ssl: false (verify=False)."
+)
 
 
 class AirflowAuthBackend:
@@ -129,8 +134,8 @@ class BasicAuthBackend(AirflowAuthBackend):
             )
         except requests.exceptions.SSLError as exc:
             raise AirflowTLSError(
-                f"TLS verification failed while logging in ({type(exc).__name__}); "
-                "pass a CA bundle with verify='/path/ca.pem' or, only if you must, verify=False",
+                f"TLS verification failed while logging in ({type(exc).__name__}): the server's "
+                f"certificate is not trusted. {TLS_FIX}",
                 webserver_url=self._webserver_url,
                 endpoint=endpoint,
             ) from None

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import requests
 from requests.adapters import HTTPAdapter
 
-from airlift_components.airflow_api.auth import AirflowAuthBackend
+from airlift_components.airflow_api.auth import TLS_FIX, AirflowAuthBackend
 from airlift_components.airflow_api.errors import (
     AirflowAuthenticationError,
     AirflowError,
@@ -212,12 +212,17 @@ class AirflowClient:
                 )
             except requests.exceptions.SSLError as exc:
                 raise AirflowTLSError(
-                    f"TLS verification failed ({type(exc).__name__}); pass a CA bundle with "
-                    "verify='/path/ca.pem' (or verify_ssl/ca_bundle in YAML), or disable verification explicitly",
+                    f"TLS verification failed ({type(exc).__name__}): the server's certificate is not trusted. "
+                    f"{TLS_FIX}",
                     webserver_url=self.webserver_url,
                     endpoint=endpoint,
                 ) from None
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            # ChunkedEncodingError: the connection dropped while the body was read (a truncated answer).
+            except (
+                requests.exceptions.ConnectionError,
+                requests.exceptions.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+            ) as exc:
                 last_problem = type(exc).__name__
                 logger.warning(
                     "Airflow %s: %s %s failed (%s), attempt %d/%d",

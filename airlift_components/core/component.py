@@ -404,7 +404,14 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
             )
             return dg.Definitions(resources={resource_key(self.name): resource})
         snapshot = AirflowSnapshot.model_validate_json(state_path.read_text())
-        instance = AirflowInstance(auth_backend=_ResourceBackedAuth(resource), name=self.name)
+        # The sensor's client honours the same TLS, timeout and dialect settings as the resource.
+        instance = AirflowInstance(
+            auth_backend=_ResourceBackedAuth(resource),
+            name=self.name,
+            api_version=self.api_version,
+            timeout=self.timeout_seconds,
+            verify=self.ca_bundle_path or self.verify_ssl,
+        )
         return build_defs_from_snapshot(
             snapshot,
             dg.Definitions(assets=inline) if inline else None,

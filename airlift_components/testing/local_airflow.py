@@ -52,6 +52,8 @@ class LocalAirflow:
         major_version: 3 or 2; detected from ``airflow version`` when not given.
         extra_env: extra environment variables (e.g. ``AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME``).
         paused_at_creation: whether new DAGs start paused.
+        extra_users: more Airflow 3 admin users, username -> password (e.g. a user whose password a
+            test looks for in logs).
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class LocalAirflow:
         extra_env: Mapping[str, str] | None = None,
         paused_at_creation: bool = False,
         log_prefix: str = "",
+        extra_users: Mapping[str, str] | None = None,
     ) -> None:
         self.airflow_bin = str(airflow_bin)
         self.dags_folder = Path(dags_folder).resolve()
@@ -73,6 +76,7 @@ class LocalAirflow:
         self.extra_env = dict(extra_env or {})
         self.paused_at_creation = paused_at_creation
         self.log_prefix = log_prefix
+        self.extra_users = dict(extra_users or {})
         self._major_version = major_version
         self._processes: list[tuple[str, subprocess.Popen[bytes]]] = []
 
@@ -117,14 +121,15 @@ class LocalAirflow:
         )
         if self._major_version_hint() == 3:
             passwords = self.home / "simple_auth_manager_passwords.json"
-            passwords.write_text(json.dumps({ADMIN_USERNAME: ADMIN_PASSWORD}))
+            passwords.write_text(json.dumps({ADMIN_USERNAME: ADMIN_PASSWORD, **self.extra_users}))
+            users = ",".join(f"{name}:admin" for name in [ADMIN_USERNAME, *self.extra_users])
             env.update(
                 {
                     "AIRFLOW__API__HOST": "127.0.0.1",
                     "AIRFLOW__API__PORT": str(self.port),
                     "AIRFLOW__API__BASE_URL": self.url,
                     "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
-                    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USERNAME}:admin",
+                    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": users,
                     "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
                     "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt_secret"),
                     "AIRFLOW__API__SECRET_KEY": self._secret("api_secret"),
