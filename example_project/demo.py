@@ -323,10 +323,17 @@ def write_summary(
     summary_file.write_text(json.dumps(summary, indent=2))
 
 
-def logical_dates(stage: str) -> tuple[datetime, datetime]:
-    """Logical dates of the two runs: yesterday and today for the partitioned stage, else now-ish."""
+def logical_dates(stage: str, form: str = "python") -> tuple[datetime, datetime]:
+    """Logical dates of the two runs: two consecutive midnights for the partitioned stage, else now-ish.
+
+    The Python stage lets today's partition exist (``end_offset=1``): yesterday and today. Dagster's YAML
+    partition models have no ``end_offset``, so the YAML stage's last partition is yesterday's: the day
+    before yesterday and yesterday.
+    """
     if stage == "observe_with_partitions":
         midnight = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        if form == "yaml":
+            midnight -= timedelta(days=1)
         return midnight - timedelta(days=1), midnight
     now = datetime.now(timezone.utc).replace(microsecond=0)
     return now - timedelta(minutes=1), now
@@ -376,7 +383,12 @@ def run_dag(client: AirflowClient, dag_id: str, logical_date: datetime | None, t
 
 
 def run_airflow_stages(
-    stage: str, paths: DemoPaths, airflow: LocalAirflow, dagster: DagsterDev, timeout: float
+    stage: str,
+    paths: DemoPaths,
+    airflow: LocalAirflow,
+    dagster: DagsterDev,
+    timeout: float,
+    form: str = "python",
 ) -> list[AssetRow]:
     """Steps 3 to 5 for every stage that peers to Airflow; returns the final table."""
     client = AirflowClient(BasicAuthBackend(airflow.url, ADMIN_USERNAME, ADMIN_PASSWORD))
@@ -385,7 +397,7 @@ def run_airflow_stages(
     main_keys = [dag_asset_key(MAIN_DAG), *assets_mapped_to(dagster, MAIN_DAG)]
     progress(f"Assets to watch for {MAIN_DAG}: {len(main_keys)}")
 
-    first_date, second_date = logical_dates(stage)
+    first_date, second_date = logical_dates(stage, form)
     # Recorded so that a reader (and the end-to-end test) compares partitions with these, not with "today".
     write_summary(
         paths,
@@ -552,7 +564,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if airflow is None:
             rows = run_standalone(dagster, args.timeout)
         else:
-            rows = run_airflow_stages(args.stage, paths, airflow, dagster, args.timeout)
+            rows = run_airflow_stages(args.stage, paths, airflow, dagster, args.timeout, args.form)
         print_table(rows)
         write_summary(paths, args.stage, "final", rows)
         if args.stage in CHECKED_ASSET:
