@@ -46,7 +46,10 @@ MAPPINGS = {
     DOTTED: {"extract.v2": [AssetSpec(["dotted", "extract.v2"])], "load-final": [AssetSpec("load-final")]},
     UNICODE: {"tâche_été": [AssetSpec(["unicode", "tâche_été"])]},
     LONG_DAG: {LONG_TASK: [AssetSpec(["long", LONG_TASK])]},
-    LONG_PYTHON_DAG: {LONG_TASK: [AssetSpec(["long_python", LONG_TASK])]},
+    LONG_PYTHON_DAG: {
+        LONG_TASK: [AssetSpec(["long_python", LONG_TASK])],
+        "never_started": [AssetSpec(["long_python", "never_started"])],
+    },
     GROUP: {"grp.inner": [AssetSpec(["group", "grp.inner"])]},
     MANY: {"many": [AssetSpec("many_out")]},
     DELETED: {"work": [AssetSpec("deleted_out")]},
@@ -131,8 +134,22 @@ def test_250_character_ids_whose_task_airflow_cannot_run_are_reported_as_failed(
     # Airflow parses them but the task process fails: "dag_id=<250 chars>" is too long for a folder name.
     assert outcome.runs[LONG_PYTHON_DAG].state == "failed"
     events = _events(outcome, LONG_PYTHON_DAG)
-    assert keys_of(events, AssetObservation) == [f"long_python/{LONG_TASK}", f"{NAME}/dag/{LONG_PYTHON_DAG}"]
+    observed = keys_of(events, AssetObservation)
+    assert observed[0] == f"long_python/{LONG_TASK}" and observed[-1] == f"{NAME}/dag/{LONG_PYTHON_DAG}"
     assert keys_of(events, AssetMaterialization) == []
+
+
+def test_task_that_never_started_is_observed_despite_null_start_date(outcome: Outcome) -> None:
+    (event,) = [e for e in _events(outcome, LONG_PYTHON_DAG) if e.asset_key.path[-1] == "never_started"]
+    assert isinstance(event, AssetObservation)
+    assert event.metadata["airflow/state"].value == "upstream_failed"
+    assert event.metadata["airflow/start_date"].value == "none"
+
+
+def test_dag_without_schedule_or_description_gets_readable_defaults(outcome: Outcome) -> None:
+    (spec,) = [s for s in outcome.defs.resolve_all_asset_specs() if s.key.path == [NAME, "dag", PAUSED]]
+    assert spec.metadata["Schedule"].value == "none"
+    assert spec.description == f"Airflow DAG {PAUSED!r}: materialized when a run of it succeeds."
 
 
 def test_task_group_task_id_maps_as_group_dot_task(outcome: Outcome) -> None:
