@@ -139,11 +139,12 @@ def test_250_character_ids_whose_task_airflow_cannot_run_are_reported_as_failed(
     assert keys_of(events, AssetMaterialization) == []
 
 
-def test_task_that_never_started_is_observed_despite_null_start_date(outcome: Outcome) -> None:
+def test_task_that_never_ran_is_observed_with_try_zero_and_null_logical_date(outcome: Outcome) -> None:
     (event,) = [e for e in _events(outcome, LONG_PYTHON_DAG) if e.asset_key.path[-1] == "never_started"]
     assert isinstance(event, AssetObservation)
     assert event.metadata["airflow/state"].value == "upstream_failed"
-    assert event.metadata["airflow/start_date"].value == "none"
+    assert event.metadata["airflow/try_number"].value == 0
+    assert event.metadata["airflow/logical_date"].value == "none"
 
 
 def test_dag_without_schedule_or_description_gets_readable_defaults(outcome: Outcome) -> None:

@@ -48,7 +48,7 @@ with DAG(dag_id=LONG_DAG_ID, **_defaults) as long_ids:
     EmptyOperator(task_id=LONG_TASK_ID)
 
 with DAG(dag_id=LONG_PYTHON_DAG_ID, **_defaults) as long_python_ids:
-    # "never_started" ends upstream_failed: Airflow returns it with start_date null and try_number 0.
+    # "never_started" ends upstream_failed without a try: Airflow returns try_number 0.
     PythonOperator(task_id=LONG_TASK_ID, python_callable=_ok) >> EmptyOperator(task_id="never_started")
 
 with DAG(dag_id="badinput_task_group", **_defaults) as task_group:
