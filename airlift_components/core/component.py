@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
 import requests
@@ -295,7 +296,20 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
             "weekly": dg.WeeklyPartitionsDefinition,
             "monthly": dg.MonthlyPartitionsDefinition,
         }[self.partitions.type]
-        start = datetime.fromisoformat(self.partitions.start_date)
+        try:
+            start = datetime.fromisoformat(self.partitions.start_date)
+        except ValueError:
+            raise ValueError(
+                f"airflow instance {self.name!r}: partitions.start_date {self.partitions.start_date!r} "
+                "is not an ISO date such as 2024-01-01"
+            ) from None
+        try:
+            ZoneInfo(self.partitions.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"airflow instance {self.name!r}: partitions.timezone {self.partitions.timezone!r} "
+                "is not a known IANA time zone such as UTC or Europe/Paris"
+            ) from None
         return cls(start_date=start, timezone=self.partitions.timezone, end_offset=self.partitions.end_offset)
 
     def _inline_spec(self, ref: AssetRefModel, where: str) -> dg.AssetSpec:

@@ -86,6 +86,25 @@ def instance_resources(airflow_instance: AirflowInstance) -> dict[str, Any]:
     }
 
 
+def _describe_mapping(asset: MappedAsset) -> str:
+    places = [f"task {dag_id}.{task_id}" for dag_id, task_id in asset.task_handles]
+    places += [f"DAG {dag_id}" for dag_id in asset.dag_ids]
+    return ", ".join(places)
+
+
+def _check_mapped_once(mapped_assets: Sequence[MappedAsset]) -> None:
+    # Two different definitions of one key would otherwise surface later as Dagster's "conflicting specs".
+    first: dict[AssetKey, MappedAsset] = {}
+    for asset in mapped_assets:
+        earlier = first.setdefault(asset.key, asset)
+        if earlier != asset:
+            raise AirflowMappingError(
+                f"asset {asset.key.to_user_string()!r} is mapped twice, by two different definitions: "
+                f"to {_describe_mapping(earlier)} and to {_describe_mapping(asset)}. Map one definition "
+                "to all its tasks with assets_with_multiple_task_mappings(assets=[...], task_handles=[...])."
+            )
+
+
 def _check_mappings(
     snapshot: AirflowSnapshot, by_dag: dict[str, DagMappings], on_missing: OnMissingMapping
 ) -> dict[str, DagMappings]:
@@ -205,6 +224,7 @@ def build_defs_from_snapshot(
             f"snapshot of instance {snapshot.instance_name!r} given for instance {airflow_instance.name!r}"
         )
     mapped_assets = [*mapped_assets_in(defs), *extra_mapped_assets]
+    _check_mapped_once(mapped_assets)
     mapped = {asset.key: asset for asset in mapped_assets}
     by_dag = _check_mappings(snapshot, mappings_by_dag(mapped_assets), on_missing_mapping)
     group_name = f"{airflow_instance.safe_name}__dags"

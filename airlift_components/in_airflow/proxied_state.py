@@ -19,7 +19,7 @@ A DAG without a file is left untouched. Every error names the file and the entry
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,6 +128,32 @@ def _state_files(folder: Path) -> Iterable[Path]:
     return (path for path in folder.iterdir() if path.suffix in (".yaml", ".yml") and path.is_file())
 
 
+class _NoDuplicateKeysLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys; a file saying ``proxied`` twice is contradictory."""
+
+
+def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    first_line: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if isinstance(key, Hashable) and key in first_line:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key {key!r} (first on line {first_line[key]}): contradictory entries",
+                key_node.start_mark,
+            )
+        if isinstance(key, Hashable):
+            first_line[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node)
+
+
+_NoDuplicateKeysLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _mapping_without_duplicates,  # type: ignore[arg-type]
+)
+
+
 def _read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
@@ -138,7 +164,7 @@ def _read_yaml(path: Path) -> Any:
             f"{path}: cannot read proxied state file: not UTF-8 text ({exc.reason})"
         ) from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_NoDuplicateKeysLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ProxiedStateError(f"{path}: not valid YAML: {_one_line(exc)}") from None
 

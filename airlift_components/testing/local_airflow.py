@@ -267,6 +267,20 @@ class LocalAirflow:
                 keep.append((proc_name, process))
         self._processes = keep
 
+    def owns_process(self, pid: int) -> bool:
+        """True when ``pid`` is one of this instance's processes or descends from one (reads Linux /proc),
+        so a test kills a task process of its own Airflow only."""
+        own = {process.pid for _, process in self._processes}
+        while pid > 1:
+            if pid in own:
+                return True
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                return False
+            pid = int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state is the parent pid
+        return False
+
     def wait_until_healthy(self, *, timeout: float = 180.0) -> None:
         """Block until the API answers and the scheduler reports healthy."""
         health = f"{self.url}/api/v2/monitor/health" if self.major_version == 3 else f"{self.url}/health"

@@ -14,4 +14,22 @@ CORE_DAG_IDS = [
 ]
 # tests/dags/status_dags.py (tests/core/test_status_and_history.py)
 STATUS_DAG_IDS = ["status_groups"]
-ALL_DAG_IDS = ["simple_chain", "always_fails", *GENERATED_DAG_IDS, *CORE_DAG_IDS, *STATUS_DAG_IDS]
+# tests/dags/badinput_dags.py (tests/bad_inputs)
+BADINPUT_DAG_IDS = [
+    "badinput.dotted-dag",
+    "badinput_ünïcødé",
+    "badinput_" + "d" * 241,
+    "badinput_" + "p" * 241,
+    "badinput_task_group",
+    "badinput_many_mapped",
+    "badinput_deleted",
+    "badinput_paused",
+]
+ALL_DAG_IDS = [
+    "simple_chain",
+    "always_fails",
+    *GENERATED_DAG_IDS,
+    *CORE_DAG_IDS,
+    *STATUS_DAG_IDS,
+    *BADINPUT_DAG_IDS,
+]

@@ -52,6 +52,8 @@ PROXY_DAG_IDS = [
     "proxy_retry",
     "proxy_fallback",
     "proxy_unreachable",
+    "proxy_canceled",
+    "proxy_worker_kill",
 ]
 DAGSTER_YAML = """\
 run_coordinator:

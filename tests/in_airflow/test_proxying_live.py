@@ -192,5 +192,6 @@ def test_unreachable_dagster_fails_clearly_after_bounded_retries(proxy_airflow3)
     assert run.state == "failed"
     assert time.monotonic() - started < 90
     log = task_log(proxy_airflow3, "proxy_unreachable", run.run_id, "only")
-    assert "is unavailable: cannot connect" in log
+    closed_url = proxy_airflow3.extra_env["TEST_CLOSED_PORT_URL"]
+    assert f"Dagster at {closed_url}/graphql is unavailable: cannot connect" in log
     assert "after 3 attempts" in log

@@ -64,6 +64,14 @@ with _dag("proxy_timeout") as proxy_timeout:
         task_id="very_slow", python_callable=_fail_in_airflow, execution_timeout=timedelta(seconds=10)
     )
 
+with _dag("proxy_canceled") as proxy_canceled:
+    PythonOperator(task_id="long_running", python_callable=_fail_in_airflow)
+
+with _dag("proxy_worker_kill") as proxy_worker_kill:
+    PythonOperator(
+        task_id="slow", python_callable=_fail_in_airflow, retries=1, retry_delay=timedelta(seconds=1)
+    )
+
 with _dag("proxy_bench", max_active_runs=1) as proxy_bench:
     PythonOperator(task_id="work", python_callable=_fail_in_airflow)
 

@@ -93,6 +93,8 @@ CUSTOM_DAG, _ = _chain("proxy_custom_dag_auth", ["one", "two"])
 FAILING, FAILING_MAP = _chain("proxy_failing", ["before", "breaks"], breaks={"fail": True})
 RETRY, RETRY_MAP = _chain("proxy_retry", ["slow"], slow={"sleep": 6.0})
 KILL, KILL_MAP = _chain("proxy_timeout", ["very_slow"], very_slow={"sleep": 120.0})
+CANCELED, CANCELED_MAP = _chain("proxy_canceled", ["long_running"], long_running={"sleep": 120.0})
+WORKER_KILL, WORKER_KILL_MAP = _chain("proxy_worker_kill", ["slow"], slow={"sleep": 45.0})
 DAG_LEVEL, _ = _chain("proxy_dag_level", ["a", "b", "c"])
 FALLBACK, FALLBACK_MAP = _chain("proxy_fallback", ["only"])
 UNREACH, UNREACH_MAP = _chain("proxy_unreachable", ["only"])
@@ -110,6 +112,8 @@ defs = Definitions(
         *FAILING,
         *RETRY,
         *KILL,
+        *CANCELED,
+        *WORKER_KILL,
         *DAG_LEVEL,
         *FALLBACK,
         *UNREACH,
@@ -125,6 +129,8 @@ defs = Definitions(
         dag_asset("proxy_failing", tasks=FAILING_MAP),
         dag_asset("proxy_retry", tasks=RETRY_MAP),
         dag_asset("proxy_timeout", tasks=KILL_MAP),
+        dag_asset("proxy_canceled", tasks=CANCELED_MAP),
+        dag_asset("proxy_worker_kill", tasks=WORKER_KILL_MAP),
         dag_asset("proxy_dag_level", dag=[["proxy_dag_level", t] for t in ("a", "b", "c")]),
         dag_asset("proxy_fallback", tasks=FALLBACK_MAP),
         dag_asset("proxy_unreachable", tasks=UNREACH_MAP),
