@@ -15,7 +15,10 @@ Example::
 from airlift_components.airflow_api import (
     AirflowAuthBackend,
     AirflowBasicAuthBackend,
+    AstronomerAuthBackend,
     BasicAuthBackend,
+    ComposerAuthBackend,
+    MwaaAirflow3AuthBackend,
     MwaaSessionAuthBackend,
     TokenAuthBackend,
 )
@@ -55,7 +58,10 @@ __all__ = [
     "AirflowSensorError",
     "AirflowSensorPlan",
     "AirflowSnapshot",
+    "AstronomerAuthBackend",
     "BasicAuthBackend",
+    "ComposerAuthBackend",
+    "MwaaAirflow3AuthBackend",
     "MwaaSessionAuthBackend",
     "SensorCursor",
     "SensorSettings",

@@ -12,4 +12,6 @@ CORE_DAG_IDS = [
     "core_not_proxied",
     "core_quick_then_slow",
 ]
-ALL_DAG_IDS = ["simple_chain", "always_fails", *GENERATED_DAG_IDS, *CORE_DAG_IDS]
+# tests/dags/assets_dags.py (tests/core/test_airflow_assets.py)
+ASSETS_DAG_IDS = ["assets_producer", "assets_consumer", "assets_cyclic"]
+ALL_DAG_IDS = ["simple_chain", "always_fails", *GENERATED_DAG_IDS, *CORE_DAG_IDS, *ASSETS_DAG_IDS]
