@@ -22,6 +22,7 @@ from airlift_components.airflow_api import (
     MwaaSessionAuthBackend,
     TokenAuthBackend,
 )
+from airlift_components.core.airflow_assets import AirflowAssetsSettings, airflow_asset_key
 from airlift_components.core.cursor import SensorCursor
 from airlift_components.core.defs_builder import (
     AirflowMappingError,
@@ -49,6 +50,7 @@ from airlift_components.core.snapshot import AirflowFilter, AirflowSnapshot, fet
 from airlift_components.core.snapshot_cache import load_snapshot, refresh_snapshot
 
 __all__ = [
+    "AirflowAssetsSettings",
     "AirflowAuthBackend",
     "AirflowBasicAuthBackend",
     "AirflowFilter",
@@ -66,6 +68,7 @@ __all__ = [
     "SensorCursor",
     "SensorSettings",
     "TokenAuthBackend",
+    "airflow_asset_key",
     "assets_with_dag_mappings",
     "assets_with_multiple_task_mappings",
     "assets_with_task_mappings",
