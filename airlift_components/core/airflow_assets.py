@@ -5,10 +5,11 @@ second sensor that polls asset events. When on, each Airflow asset whose URI pas
 an external Dagster asset spec:
 
 - key: ``[instance_name, "airflow_asset", uri_key_part(uri)]`` (see :func:`uri_key_part`);
-- deps: the DAG assets of the DAGs whose tasks produce it (``producer DAG -> Airflow asset``), and every
-  DAG asset scheduled on it depends on it (``Airflow asset -> consumer DAG``). A producer edge that
-  would close a cycle (a DAG that consumes what it, directly or through other DAGs, produces) is left
-  out and listed in the metadata instead, since Dagster's asset graph must be acyclic;
+- deps: the assets mapped to the tasks that produce it, or else their DAG's asset (``producer ->
+  Airflow asset``), and every DAG asset scheduled on it depends on it (``Airflow asset -> consumer
+  DAG``). A producer edge that would close a cycle (a DAG that consumes what it, directly or through
+  other DAGs, produces) is left out and listed in the metadata instead, since Dagster's asset graph
+  must be acyclic;
 - metadata: URI, name, group, extra, producing tasks, consuming DAGs.
 
 Asset events become materializations through :func:`poll_asset_events`, run by the sensor
@@ -20,7 +21,7 @@ watermark minus an overlap window, each event id handled once (the same scheme a
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
@@ -171,12 +172,23 @@ def _reaches(graph: dict[AssetKey, set[AssetKey]], start: AssetKey, goal: AssetK
 
 
 def airflow_asset_graph(
-    snapshot: AirflowSnapshot, assets: Sequence[AirflowAssetRecord]
+    snapshot: AirflowSnapshot,
+    assets: Sequence[AirflowAssetRecord],
+    task_keys: Mapping[str, Mapping[str, Sequence[AssetKey]]] | None = None,
 ) -> tuple[dict[AssetKey, list[AssetKey]], dict[AssetKey, list[AssetKey]], dict[AssetKey, list[str]]]:
-    """``(asset deps, extra DAG-asset deps, producers left out to avoid a cycle)``, all keyed by asset key."""
+    """``(asset deps, extra DAG-asset deps, producers left out to avoid a cycle)``, all keyed by asset key.
+
+    A producing task with mapped assets (``task_keys``: dag -> task -> keys) is linked through those
+    assets; other producers through their DAG asset.
+    """
     name = snapshot.instance_name
     dag_ids = set(snapshot.dag_ids)
+    task_keys = task_keys or {}
     downstream: dict[AssetKey, set[AssetKey]] = {}  # data flow: upstream -> downstream
+    for dag_id, by_task in task_keys.items():
+        for keys in by_task.values():
+            for key in keys:  # a DAG asset comes after the assets of its tasks
+                downstream.setdefault(key, set()).add(dag_asset_key(name, dag_id))
     dag_deps: dict[AssetKey, list[AssetKey]] = {}
     for asset in assets:
         key = airflow_asset_key(name, asset.uri)
@@ -189,24 +201,29 @@ def airflow_asset_graph(
     skipped: dict[AssetKey, list[str]] = {}
     for asset in assets:
         key = airflow_asset_key(name, asset.uri)
-        for dag_id in sorted({dag_id for dag_id, _task_id in asset.producing_tasks}):
-            if dag_id not in dag_ids:
+        producers: dict[AssetKey, str] = {}
+        for dag_id, task_id in asset.producing_tasks:
+            if dag_id in dag_ids:
+                mapped = task_keys.get(dag_id, {}).get(task_id) or [dag_asset_key(name, dag_id)]
+                producers.update({producer: f"{dag_id}.{task_id}" for producer in mapped})
+        for producer in sorted(producers, key=lambda k: k.to_user_string()):
+            if _reaches(downstream, key, producer):
+                skipped.setdefault(key, []).append(producers[producer])
                 continue
-            dag_key = dag_asset_key(name, dag_id)
-            if _reaches(downstream, key, dag_key):
-                skipped.setdefault(key, []).append(dag_id)
-                continue
-            asset_deps.setdefault(key, []).append(dag_key)
-            downstream.setdefault(dag_key, set()).add(key)
+            asset_deps.setdefault(key, []).append(producer)
+            downstream.setdefault(producer, set()).add(key)
     return asset_deps, dag_deps, skipped
 
 
 def airflow_asset_specs(
-    snapshot: AirflowSnapshot, settings: AirflowAssetsSettings, group_name: str
+    snapshot: AirflowSnapshot,
+    settings: AirflowAssetsSettings,
+    group_name: str,
+    task_keys: Mapping[str, Mapping[str, Sequence[AssetKey]]] | None = None,
 ) -> tuple[list[AssetSpec], dict[AssetKey, list[AssetKey]]]:
     """The Dagster specs of the kept Airflow assets, and the deps to add to DAG assets (consumers)."""
     assets = kept_assets(snapshot, settings)
-    asset_deps, dag_deps, skipped = airflow_asset_graph(snapshot, assets)
+    asset_deps, dag_deps, skipped = airflow_asset_graph(snapshot, assets, task_keys)
     kind = "Airflow asset" if snapshot.api_version == "v2" else "Airflow dataset"
     specs = []
     for asset in assets:
@@ -392,6 +409,7 @@ def airflow_assets_defs(
     instance_safe_name: str,
     client_factory: Callable[[], AirflowClient],
     default_status: DefaultSensorStatus | None = None,
+    task_keys: Mapping[str, Mapping[str, Sequence[AssetKey]]] | None = None,
 ) -> tuple[list[AssetSpec], list[SensorDefinition]]:
     """What the definitions builder adds: DAG specs (with consumer deps) + Airflow asset specs, and the sensor.
 
@@ -400,7 +418,9 @@ def airflow_assets_defs(
     settings = settings or AirflowAssetsSettings()
     if not settings.enabled:
         return list(dag_specs), []
-    specs, dag_deps = airflow_asset_specs(snapshot, settings, f"{instance_safe_name}__airflow_assets")
+    specs, dag_deps = airflow_asset_specs(
+        snapshot, settings, f"{instance_safe_name}__airflow_assets", task_keys
+    )
     plan = AssetEventPlan(
         instance_name=snapshot.instance_name,
         webserver_url=snapshot.webserver_url,

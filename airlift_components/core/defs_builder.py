@@ -235,6 +235,7 @@ def build_defs_from_snapshot(
         instance_safe_name=airflow_instance.safe_name,
         client_factory=lambda: airflow_instance.client,
         default_status=default_sensor_status,
+        task_keys=plan.task_keys,
     )
     own_resources = dict(resources) if resources is not None else instance_resources(airflow_instance)
     own = Definitions(assets=asset_specs, sensors=[sensor, *asset_sensors], resources=own_resources)

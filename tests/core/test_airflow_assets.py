@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from dagster import AssetKey, AssetMaterialization, DagsterInstance, Definitions, build_sensor_context
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    AssetSpec,
+    DagsterInstance,
+    Definitions,
+    build_sensor_context,
+)
+from dagster.components.core.component_tree import ComponentTree
 
-from airlift_components.core import build_defs_from_airflow_instance, dag_asset_key
+from airlift_components.core import assets_with_task_mappings, build_defs_from_airflow_instance, dag_asset_key
 from airlift_components.core.airflow_assets import (
     AirflowAssetsModel,
     AirflowAssetsSettings,
@@ -23,7 +32,8 @@ from airlift_components.core.airflow_assets import (
     uri_from_key_part,
     uri_key_part,
 )
-from airlift_components.testing.local_airflow import LocalAirflow
+from airlift_components.core.component import AirflowInstanceComponent
+from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME, LocalAirflow
 from tests.conftest import make_client
 from tests.core.helpers import instance_for, run_and_wait, utcnow
 
@@ -79,6 +89,19 @@ def test_asset_depends_on_its_producer_dag_and_its_consumer_dag_depends_on_it(
     assert meta["Consuming DAGs"].value == "assets_consumer"
 
 
+def test_asset_depends_on_the_assets_mapped_to_its_producing_task(airflow3: LocalAirflow) -> None:
+    defs = build_defs_from_airflow_instance(
+        airflow_instance=instance_for(airflow3, NAME),
+        defs=Definitions(
+            assets=assets_with_task_mappings("assets_producer", {"write_orders": [AssetSpec("orders_table")]})
+        ),
+        airflow_assets=AirflowAssetsSettings(enabled=True),
+    )
+    orders = specs_by_key(defs)[airflow_asset_key(NAME, ORDERS)]
+    assert {dep.asset_key for dep in orders.deps} == {AssetKey("orders_table")}  # type: ignore[attr-defined]
+    defs.get_repository_def()  # and the graph stays acyclic
+
+
 def test_uri_pattern_keeps_only_matching_airflow_assets(airflow3: LocalAirflow) -> None:
     keys = set(specs_by_key(peer(airflow3, uri_patterns=("s3://airlift-test/*",))))
     assert airflow_asset_key(NAME, ORDERS) in keys and airflow_asset_key(NAME, CYCLIC) in keys
@@ -90,7 +113,7 @@ def test_dag_that_consumes_what_it_produces_does_not_make_a_cycle(airflow3: Loca
     defs.get_repository_def()  # raises on a cyclic asset graph
     cyclic = specs_by_key(defs)[airflow_asset_key(NAME, CYCLIC)]
     assert not cyclic.deps  # type: ignore[attr-defined]
-    assert cyclic.metadata["Producers not drawn (cycle)"].value == "assets_cyclic"  # type: ignore[attr-defined]
+    assert cyclic.metadata["Producers not drawn (cycle)"].value == "assets_cyclic.rewrite"  # type: ignore[attr-defined]
 
 
 def test_off_by_default_adds_no_airflow_assets_and_no_sensor(airflow3: LocalAirflow) -> None:
@@ -127,15 +150,38 @@ def test_real_run_materializes_the_produced_airflow_asset_exactly_once(any_airfl
         assert isinstance(ours[0], AssetMaterialization)
         assert ours[0].metadata["Source"].value == "assets_producer.write_orders"
         second, _ = tick(defs, instance, cursor)
-        assert not [e for e in second if e.metadata["Airflow run id"].value == run.run_id]
+        assert not [
+            e for e in second if getattr(e.metadata.get("Airflow run id"), "value", None) == run.run_id
+        ]
         latest = instance.get_latest_materialization_event(key)
         assert latest is not None and latest.asset_materialization is not None
         assert latest.asset_materialization.metadata["Airflow run id"].value == run.run_id
 
 
-def test_component_airflow_assets_block_becomes_builder_settings() -> None:
-    block = AirflowAssetsModel.model_validate({"enabled": True, "uri_patterns": ["s3://*"]})
-    settings = block.settings("airflow instance 'prod'")
-    assert settings.enabled and settings.keeps(ORDERS) and not settings.keeps(SCRATCH)
+def test_component_yaml_airflow_assets_block_adds_filtered_assets_and_sensor(
+    airflow3: LocalAirflow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRLIFT_TEST_PW", ADMIN_PASSWORD)
+    component = AirflowInstanceComponent.resolve_from_dict(
+        {
+            "name": NAME,
+            "auth": {
+                "type": "basic",
+                "webserver_url": airflow3.url,
+                "username": ADMIN_USERNAME,
+                "password_env": "AIRLIFT_TEST_PW",
+            },
+            "airflow_assets": {"enabled": True, "uri_patterns": ["file://*"]},
+        }
+    )
+    state = tmp_path / "state"
+    component.write_state_to_path(state)
+    defs = component.build_defs_from_state(ComponentTree.for_test().load_context, state)
+    keys = {key for key in specs_by_key(defs) if key.path[1] == "airflow_asset"}
+    assert keys == {airflow_asset_key(NAME, SCRATCH)}
+    assert asset_event_sensor_name(NAME) in {sensor.name for sensor in defs.sensors or ()}
+
+
+def test_component_rejects_a_non_positive_asset_sensor_interval_naming_the_instance() -> None:
     with pytest.raises(ValueError, match="airflow instance 'prod'.*minimum_interval_seconds"):
         AirflowAssetsModel(minimum_interval_seconds=0).settings("airflow instance 'prod'")
