@@ -27,8 +27,10 @@ from airlift_components.core.airflow_assets import (
     AirflowAssetsModel,
     AirflowAssetsSettings,
     AssetEventCursor,
+    AssetEventPlan,
     airflow_asset_key,
     asset_event_sensor_name,
+    poll_asset_events,
     uri_from_key_part,
     uri_key_part,
 )
@@ -185,3 +187,15 @@ def test_component_yaml_airflow_assets_block_adds_filtered_assets_and_sensor(
 def test_component_rejects_a_non_positive_asset_sensor_interval_naming_the_instance() -> None:
     with pytest.raises(ValueError, match="airflow instance 'prod'.*minimum_interval_seconds"):
         AirflowAssetsModel(minimum_interval_seconds=0).settings("airflow instance 'prod'")
+
+
+def test_asset_event_tick_costs_one_request(airflow3: LocalAirflow) -> None:
+    client = make_client(airflow3)
+    plan = AssetEventPlan(
+        instance_name=NAME, webserver_url=airflow3.url, api_version="v2", uris=frozenset({ORDERS})
+    )
+    settings = AirflowAssetsSettings(enabled=True)
+    _events, cursor = poll_asset_events(client, plan, None, settings=settings)  # warms up login and version
+    before = client.request_count
+    _events, cursor = poll_asset_events(client, plan, cursor, settings=settings)
+    assert client.request_count - before == 1
