@@ -53,7 +53,7 @@ def peer(airflow: LocalAirflow, **settings: object) -> Definitions:
 
 
 def specs_by_key(defs: Definitions) -> dict[AssetKey, object]:
-    return {spec.key: spec for spec in defs.get_all_asset_specs()}
+    return {spec.key: spec for spec in defs.resolve_all_asset_specs()}
 
 
 def test_uri_key_rule_is_reversible_distinct_and_dagster_safe() -> None:

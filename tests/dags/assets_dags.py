@@ -22,8 +22,10 @@ def _ok() -> None:
 
 
 with DAG(dag_id="assets_producer", schedule=None, start_date=datetime(2024, 1, 1), catchup=False):
-    PythonOperator(task_id="write_orders", python_callable=_ok, outlets=[ORDERS])
-    PythonOperator(task_id="write_scratch", python_callable=_ok, outlets=[SCRATCH])
+    # In sequence: two outlet tasks starting at once stall Airflow 3's API server on SQLite's write lock.
+    write_orders = PythonOperator(task_id="write_orders", python_callable=_ok, outlets=[ORDERS])
+    write_scratch = PythonOperator(task_id="write_scratch", python_callable=_ok, outlets=[SCRATCH])
+    write_orders >> write_scratch
 
 with DAG(dag_id="assets_consumer", schedule=[ORDERS], start_date=datetime(2024, 1, 1), catchup=False):
     PythonOperator(task_id="read_orders", python_callable=_ok)
