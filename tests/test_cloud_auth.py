@@ -10,6 +10,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -27,7 +28,6 @@ from airlift_components.airflow_api import (
 )
 from airlift_components.core.resource import AirflowInstanceResource
 from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME, LocalAirflow
-from tests.conftest import JWT_LIFETIME_SECONDS
 
 
 def real_jwt(airflow: LocalAirflow) -> str:
@@ -42,14 +42,6 @@ def real_jwt(airflow: LocalAirflow) -> str:
 def jwt_exp(token: str) -> float:
     payload = token.split(".")[1]
     return float(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"])
-
-
-@pytest.fixture(scope="module")
-def expired_jwt(airflow3: LocalAirflow) -> str:
-    """A real JWT of the test Airflow that has expired (Airflow answers 401 "Token Expired" to it)."""
-    token = real_jwt(airflow3)
-    time.sleep(max(0.0, jwt_exp(token) - time.time() + 1.5))
-    return token
 
 
 class AirflowJwtCredentials(google.auth.credentials.Credentials):
@@ -81,15 +73,40 @@ class AirflowJwtCredentials(google.auth.credentials.Credentials):
         self.expiry = datetime.fromtimestamp(jwt_exp(self.token), tz=timezone.utc).replace(tzinfo=None)
 
 
-def test_composer_backend_renews_the_token_before_it_expires_without_a_401(airflow3: LocalAirflow) -> None:
+@dataclass
+class ComposerAfterExpiry:
+    """A Composer-backed client that made one request, then waited until its first JWT expired."""
+
+    client: AirflowClient
+    credentials: AirflowJwtCredentials
+    expired_token: str
+
+
+@pytest.fixture(scope="module")
+def composer_after_expiry(airflow3: LocalAirflow) -> ComposerAfterExpiry:
     credentials = AirflowJwtCredentials(airflow3)
     client = AirflowClient(ComposerAuthBackend(airflow3.url, credentials=credentials))
     assert client.get_dag("simple_chain").dag_id == "simple_chain"
     assert credentials.refreshes == 1
-    time.sleep(JWT_LIFETIME_SECONDS + 1)  # the first JWT is now expired for real
+    first = credentials.token
+    time.sleep(max(0.0, jwt_exp(first) - time.time() + 1.5))  # the only wait of this module
+    return ComposerAfterExpiry(client, credentials, first)
+
+
+@pytest.fixture(scope="module")
+def expired_jwt(composer_after_expiry: ComposerAfterExpiry) -> str:
+    """A real JWT of the test Airflow that has expired (Airflow answers 401 "Token Expired" to it)."""
+    return composer_after_expiry.expired_token
+
+
+def test_composer_backend_renews_the_token_before_it_expires_without_a_401(
+    composer_after_expiry: ComposerAfterExpiry,
+) -> None:
+    client, credentials = composer_after_expiry.client, composer_after_expiry.credentials
     before = client.request_count
     assert client.get_dag("simple_chain").dag_id == "simple_chain"
     assert credentials.refreshes == 2
+    assert credentials.token != composer_after_expiry.expired_token
     assert client.request_count - before == 1  # renewed up front: no refused request, no retry
 
 
