@@ -42,6 +42,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from airlift_components.airflow_api import AirflowAssetRecord, AirflowClient, AirflowError, AssetEventRecord
 from airlift_components.core.events import dag_asset_key
+from airlift_components.core.sensor import AirflowSensorError
 from airlift_components.core.snapshot import AirflowSnapshot
 
 ASSET_KEY_SEGMENT = "airflow_asset"
@@ -392,7 +393,7 @@ def build_asset_event_sensor(
                 client_factory(), plan, cursor, settings=settings, log=context.log.info
             )
         except AirflowError as exc:
-            raise AirflowError(
+            raise AirflowSensorError(
                 f"Could not read asset events of Airflow instance {plan.instance_name!r}: {exc}. "
                 "No events were reported and the cursor did not move; the next tick retries."
             ) from exc
