@@ -22,7 +22,16 @@ from dagster import (
 )
 from dagster.components.core.component_tree import ComponentTree
 
-from airlift_components.core import assets_with_task_mappings, build_defs_from_airflow_instance, dag_asset_key
+from airlift_components.airflow_api import AirflowAssetRecord, DagRecord
+from airlift_components.core import (
+    AirflowInstance,
+    AirflowSnapshot,
+    BasicAuthBackend,
+    assets_with_task_mappings,
+    build_defs_from_airflow_instance,
+    build_defs_from_snapshot,
+    dag_asset_key,
+)
 from airlift_components.core.airflow_assets import (
     AirflowAssetsModel,
     AirflowAssetsSettings,
@@ -35,7 +44,7 @@ from airlift_components.core.airflow_assets import (
     uri_key_part,
 )
 from airlift_components.core.component import AirflowInstanceComponent
-from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME, LocalAirflow
+from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME, LocalAirflow, free_port
 from tests.conftest import make_client
 from tests.core.helpers import instance_for, run_and_wait, utcnow
 
@@ -199,3 +208,34 @@ def test_asset_event_tick_costs_one_request(airflow3: LocalAirflow) -> None:
     before = client.request_count
     _events, cursor = poll_asset_events(client, plan, cursor, settings=settings)
     assert client.request_count - before == 1
+
+
+def test_asset_event_sensor_fails_the_tick_and_keeps_its_cursor_when_airflow_is_down() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    snapshot = AirflowSnapshot(
+        instance_name=NAME,
+        webserver_url=url,
+        airflow_version="3.3.0",
+        api_version="v2",
+        fetched_at=utcnow(),
+        dags=(DagRecord(dag_id="assets_producer"),),
+        airflow_assets=(
+            AirflowAssetRecord(uri=ORDERS, producing_tasks=(("assets_producer", "write_orders"),)),
+        ),
+    )
+    dead = AirflowInstance(
+        auth_backend=BasicAuthBackend(url, "admin", "admin"),
+        name=NAME,
+        max_retries=0,
+        timeout=2,
+        api_version="v2",
+    )
+    defs = build_defs_from_snapshot(
+        snapshot, airflow_instance=dead, airflow_assets=AirflowAssetsSettings(enabled=True)
+    )
+    sensor = defs.resolve_sensor_def(asset_event_sensor_name(NAME))
+    with DagsterInstance.ephemeral() as instance:
+        context = build_sensor_context(instance=instance, cursor="unchanged", definitions=defs)
+        with pytest.raises(Exception, match="cursor did not move"):
+            sensor.evaluate_tick(context)
+        assert context.cursor == "unchanged"
