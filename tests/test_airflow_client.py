@@ -35,7 +35,7 @@ def test_lists_every_dag_with_paging_not_one_request_per_dag(any_airflow: LocalA
     requests_made = client.request_count - before
     assert {dag.dag_id for dag in dags} == expected_test_dag_ids()
     assert len(dags) >= 250
-    # 262 DAGs at 100 per page: exactly 3 pages.
+    # 265 DAGs at 100 per page: exactly 3 pages.
     assert requests_made == 3
 
 

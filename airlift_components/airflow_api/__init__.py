@@ -11,6 +11,12 @@ from airlift_components.airflow_api.auth import (
     TokenAuthBackend,
 )
 from airlift_components.airflow_api.client import FINISHED_RUN_STATES, AirflowClient
+from airlift_components.airflow_api.cloud_auth import (
+    AstronomerAuthBackend,
+    ComposerAuthBackend,
+    MwaaAirflow3AuthBackend,
+    RenewingBearerAuthBackend,
+)
 from airlift_components.airflow_api.errors import (
     AirflowAuthenticationError,
     AirflowError,
@@ -21,7 +27,9 @@ from airlift_components.airflow_api.errors import (
     AirflowUnavailableError,
 )
 from airlift_components.airflow_api.records import (
+    AirflowAssetRecord,
     AirflowVersionInfo,
+    AssetEventRecord,
     DagRecord,
     DagRunRecord,
     TaskInstanceRecord,
@@ -29,6 +37,8 @@ from airlift_components.airflow_api.records import (
 )
 
 __all__ = [
+    "AirflowAssetRecord",
+    "AssetEventRecord",
     "FINISHED_RUN_STATES",
     "AirflowAuthBackend",
     "AirflowAuthenticationError",
@@ -41,10 +51,14 @@ __all__ = [
     "AirflowTLSError",
     "AirflowUnavailableError",
     "AirflowVersionInfo",
+    "AstronomerAuthBackend",
     "BasicAuthBackend",
+    "ComposerAuthBackend",
     "DagRecord",
     "DagRunRecord",
+    "MwaaAirflow3AuthBackend",
     "MwaaSessionAuthBackend",
+    "RenewingBearerAuthBackend",
     "TaskInstanceRecord",
     "TaskRecord",
     "TokenAuthBackend",

@@ -68,6 +68,10 @@ class AirflowAuthBackend:
     ) -> None:
         """Called before every request; lets token backends renew a token that is about to expire."""
 
+    def describe_credentials(self) -> str:
+        """Which credentials were used, for error messages (never the secret itself); empty if nothing to add."""
+        return ""
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(webserver_url={self.get_webserver_url()!r})"
 

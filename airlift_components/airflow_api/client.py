@@ -41,7 +41,9 @@ from airlift_components.airflow_api.errors import (
     AirflowUnavailableError,
 )
 from airlift_components.airflow_api.records import (
+    AirflowAssetRecord,
     AirflowVersionInfo,
+    AssetEventRecord,
     DagRecord,
     DagRunRecord,
     TaskInstanceRecord,
@@ -304,8 +306,9 @@ class AirflowClient:
                 if self.auth_backend.refresh(session, self.api_version, self.timeout, self.verify):
                     continue
             if status in (401, 403):
+                used = self.auth_backend.describe_credentials()
                 raise AirflowAuthenticationError(
-                    f"Airflow refused the credentials (HTTP {status})",
+                    f"Airflow refused the credentials (HTTP {status}){f': {used}' if used else ''}",
                     webserver_url=self.webserver_url,
                     endpoint=endpoint,
                     status_code=status,
@@ -657,6 +660,59 @@ class AirflowClient:
         except AirflowNotFoundError:
             self.request("POST", self._path("/variables"), json=payload, idempotent=False)
 
+    # ------------------------------------------------------------------ assets (Airflow 3) / datasets (Airflow 2)
+
+    def list_assets(self) -> list[AirflowAssetRecord]:
+        """Every Airflow asset (Airflow 3) or dataset (Airflow 2), with producers and consumers, paged to the end."""
+        suffix, key = ("/assets", "assets") if self.api_version == "v2" else ("/datasets", "datasets")
+        return [self._asset_record(row) for row in self._paged_get(suffix, key, {})]
+
+    def _asset_record(self, row: dict[str, Any]) -> AirflowAssetRecord:
+        consumers = row.get("scheduled_dags") if self.api_version == "v2" else row.get("consuming_dags")
+        return AirflowAssetRecord(
+            uri=row["uri"],
+            asset_id=row.get("id"),
+            name=row.get("name"),
+            group=row.get("group"),
+            extra=row.get("extra") or None,
+            producing_tasks=tuple(
+                sorted((t["dag_id"], t["task_id"]) for t in row.get("producing_tasks") or ())
+            ),
+            consuming_dag_ids=tuple(sorted({d["dag_id"] for d in consumers or ()})),
+        )
+
+    def iter_asset_event_pages(self, *, timestamp_gte: datetime) -> Iterator[list[AssetEventRecord]]:
+        """Asset (dataset) events at or after ``timestamp_gte``, one list per page.
+
+        Airflow 3 filters by time and pages oldest first. Airflow 2 cannot filter by time, so it pages
+        newest first and stops after the first page that reaches back past ``timestamp_gte``.
+        """
+        if self.api_version == "v2":
+            params = {"order_by": "timestamp", "timestamp_gte": _iso(timestamp_gte)}
+            for rows in _pages(self._paged_get("/assets/events", "asset_events", params), self.page_size):
+                yield [self._asset_event_record(row) for row in rows]
+            return
+        for rows in _pages(
+            self._paged_get("/datasets/events", "dataset_events", {"order_by": "-timestamp"}), self.page_size
+        ):
+            page = [self._asset_event_record(row) for row in rows]
+            yield [event for event in page if event.timestamp >= timestamp_gte]
+            if any(event.timestamp < timestamp_gte for event in page):
+                return
+
+    def _asset_event_record(self, row: dict[str, Any]) -> AssetEventRecord:
+        return AssetEventRecord(
+            event_id=row["id"],
+            uri=row.get("uri") or row.get("dataset_uri") or "",
+            timestamp=row["timestamp"],
+            asset_id=row.get("asset_id", row.get("dataset_id")),
+            extra=row.get("extra") or None,
+            source_dag_id=row.get("source_dag_id"),
+            source_task_id=row.get("source_task_id"),
+            source_run_id=row.get("source_run_id"),
+            source_map_index=row.get("source_map_index"),
+        )
+
     def health(self) -> dict[str, Any]:
         """The monitor/health document (no auth needed)."""
         suffix = "/monitor/health" if self.api_version == "v2" else "/health"
@@ -679,6 +735,18 @@ def _batch_body(**filters: Any) -> dict[str, Any]:
         else:
             body[name] = list(value)
     return body
+
+
+def _pages(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    """Group a row stream into lists of ``size`` (consumed lazily, so stopping early saves requests)."""
+    page: list[dict[str, Any]] = []
+    for row in rows:
+        page.append(row)
+        if len(page) >= size:
+            yield page
+            page = []
+    if page:
+        yield page
 
 
 def _q(part: str) -> str:

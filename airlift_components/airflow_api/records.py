@@ -86,3 +86,31 @@ class AirflowVersionInfo(_Record):
 
     version: str
     api_version: str  # "v1" or "v2"
+
+
+class AirflowAssetRecord(_Record):
+    """An Airflow 3 asset (an Airflow 2 dataset): its URI and which DAGs/tasks produce and consume it."""
+
+    uri: str
+    asset_id: int | None = None
+    name: str | None = None  # Airflow 3 only (defaults to the URI there)
+    group: str | None = None  # Airflow 3 only
+    extra: dict[str, Any] | None = None
+    # (dag_id, task_id) of the tasks that list it as an outlet.
+    producing_tasks: tuple[tuple[str, str], ...] = ()
+    # DAGs scheduled on it.
+    consuming_dag_ids: tuple[str, ...] = ()
+
+
+class AssetEventRecord(_Record):
+    """One asset (dataset) event: an update of an Airflow asset, by a task or through the REST API."""
+
+    event_id: int
+    uri: str
+    timestamp: datetime
+    asset_id: int | None = None
+    extra: dict[str, Any] | None = None
+    source_dag_id: str | None = None
+    source_task_id: str | None = None
+    source_run_id: str | None = None
+    source_map_index: int | None = None

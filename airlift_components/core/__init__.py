@@ -15,10 +15,14 @@ Example::
 from airlift_components.airflow_api import (
     AirflowAuthBackend,
     AirflowBasicAuthBackend,
+    AstronomerAuthBackend,
     BasicAuthBackend,
+    ComposerAuthBackend,
+    MwaaAirflow3AuthBackend,
     MwaaSessionAuthBackend,
     TokenAuthBackend,
 )
+from airlift_components.core.airflow_assets import AirflowAssetsSettings, airflow_asset_key
 from airlift_components.core.cursor import SensorCursor
 from airlift_components.core.defs_builder import (
     AirflowMappingError,
@@ -46,6 +50,7 @@ from airlift_components.core.snapshot import AirflowFilter, AirflowSnapshot, fet
 from airlift_components.core.snapshot_cache import load_snapshot, refresh_snapshot
 
 __all__ = [
+    "AirflowAssetsSettings",
     "AirflowAuthBackend",
     "AirflowBasicAuthBackend",
     "AirflowFilter",
@@ -55,11 +60,15 @@ __all__ = [
     "AirflowSensorError",
     "AirflowSensorPlan",
     "AirflowSnapshot",
+    "AstronomerAuthBackend",
     "BasicAuthBackend",
+    "ComposerAuthBackend",
+    "MwaaAirflow3AuthBackend",
     "MwaaSessionAuthBackend",
     "SensorCursor",
     "SensorSettings",
     "TokenAuthBackend",
+    "airflow_asset_key",
     "assets_with_dag_mappings",
     "assets_with_multiple_task_mappings",
     "assets_with_task_mappings",

@@ -47,6 +47,7 @@ from dagster.components.scaffold.scaffold import scaffold_with
 from pydantic import Field
 
 from airlift_components.airflow_api import AirflowAuthBackend, DagRecord
+from airlift_components.core.airflow_assets import AirflowAssetsModel, AirflowAssetsSettings
 from airlift_components.core.defs_builder import build_defs_from_snapshot, resource_key
 from airlift_components.core.instance import AirflowInstance
 from airlift_components.core.mappings import (
@@ -63,11 +64,12 @@ from airlift_components.core.snapshot import AirflowFilter, AirflowSnapshot, fet
 class AuthModel(dg.Resolvable, dg.Model):
     """How to reach and authenticate to Airflow. Secrets are named env vars, never values."""
 
-    type: Literal["basic", "token", "mwaa"] = Field(
+    type: Literal["basic", "token", "mwaa", "mwaa_airflow3", "composer", "astronomer"] = Field(
         default="basic",
         description="basic: username/password (JWT on Airflow 3, basic auth on 2); token: static bearer "
-        "token; mwaa: Amazon MWAA web login via boto3.",
-        examples=["basic", "token", "mwaa"],
+        "token; mwaa / mwaa_airflow3: Amazon MWAA web login via boto3 (Airflow 2 / 3); composer: Google "
+        "Cloud Composer via google-auth; astronomer: Astro API token from `token_env`.",
+        examples=["basic", "token", "mwaa", "mwaa_airflow3", "composer", "astronomer"],
     )
     webserver_url: str | None = Field(
         default=None,
@@ -82,13 +84,17 @@ class AuthModel(dg.Resolvable, dg.Model):
     )
     token_env: str | None = Field(
         default=None,
-        description="Name of the env var holding the bearer token (type token).",
+        description="Name of the env var holding the bearer token (type token or astronomer).",
         examples=["AIRFLOW_API_TOKEN"],
     )
     mwaa_environment_name: str | None = Field(
         default=None, description="For type mwaa.", examples=["prod-env"]
     )
     aws_region: str | None = Field(default=None, description="For type mwaa.", examples=["eu-west-1"])
+    google_credentials_file: str | None = Field(
+        default=None,
+        description="For type composer: service account key file (default: Application Default Credentials).",
+    )
 
 
 class FilterModel(dg.Resolvable, dg.Model):
@@ -203,6 +209,10 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
         Literal["error", "warn"],
         Resolver.default(description="What a mapping to a DAG/task Airflow does not have does."),
     ] = "error"
+    airflow_assets: Annotated[
+        AirflowAssetsModel | None,
+        Resolver.default(description="Airflow assets / datasets as Dagster assets (off by default)."),
+    ] = None
     defs_state: ResolvedDefsStateConfig = field(default_factory=DefsStateConfigArgs.local_filesystem)
 
     # ------------------------------------------------------------------ pieces
@@ -216,7 +226,8 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
     def build_resource(self) -> AirflowInstanceResource:
         """The instance's resource: secrets as `EnvVar`s, so the UI shows their names only."""
         auth = self.auth
-        if auth.type != "mwaa" and not auth.webserver_url:
+        is_mwaa = auth.type in ("mwaa", "mwaa_airflow3")
+        if not is_mwaa and not auth.webserver_url:
             raise ValueError(
                 f"airflow instance {self.name!r}: `auth.webserver_url` is required for {auth.type}"
             )
@@ -224,11 +235,11 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
             raise ValueError(
                 f"airflow instance {self.name!r}: auth type basic needs `auth.username` and `auth.password_env`"
             )
-        if auth.type == "token" and not auth.token_env:
-            raise ValueError(f"airflow instance {self.name!r}: auth type token needs `auth.token_env`")
-        if auth.type == "mwaa" and not auth.mwaa_environment_name:
+        if auth.type in ("token", "astronomer") and not auth.token_env:
+            raise ValueError(f"airflow instance {self.name!r}: auth type {auth.type} needs `auth.token_env`")
+        if is_mwaa and not auth.mwaa_environment_name:
             raise ValueError(
-                f"airflow instance {self.name!r}: auth type mwaa needs `auth.mwaa_environment_name`"
+                f"airflow instance {self.name!r}: auth type {auth.type} needs `auth.mwaa_environment_name`"
             )
         return AirflowInstanceResource(
             name=self.name,
@@ -236,7 +247,10 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
             auth_type=auth.type,
             username=auth.username,
             password=dg.EnvVar(auth.password_env) if auth.password_env else None,
-            token=dg.EnvVar(auth.token_env) if auth.token_env else None,
+            # Astronomer reads its env var itself (at each renewal), so only the name is config.
+            token=dg.EnvVar(auth.token_env) if auth.token_env and auth.type == "token" else None,
+            token_env=auth.token_env if auth.type == "astronomer" else None,
+            google_credentials_file=auth.google_credentials_file,
             mwaa_environment_name=auth.mwaa_environment_name,
             aws_region=auth.aws_region,
             api_version=self.api_version,
@@ -282,6 +296,11 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
         ):
             return False
         return True
+
+    def airflow_assets_settings(self) -> AirflowAssetsSettings:
+        """The `airflow_assets:` block as builder settings (off when absent)."""
+        block = self.airflow_assets or AirflowAssetsModel()
+        return block.settings(f"airflow instance {self.name!r}")
 
     def mapped_dag_ids(self) -> set[str]:
         """DAGs with at least one mapping (their task structure is fetched)."""
@@ -404,6 +423,7 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
             self.mapped_dag_ids(),
             dag_selector_fn=self.keeps_dag,
             retrieval_filter=self.retrieval_filter(),
+            include_airflow_assets=self.airflow_assets_settings().enabled,
         )
         state_path.write_text(snapshot.model_dump_json())
 
@@ -433,6 +453,7 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
             on_missing_mapping=self.on_missing_mapping,
             extra_mapped_assets=external,
             resources={resource_key(self.name): resource},
+            airflow_assets=self.airflow_assets_settings(),
             **self.sensor_kwargs(),  # type: ignore[arg-type]
         )
 

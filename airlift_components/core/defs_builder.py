@@ -28,6 +28,7 @@ from airlift_components.conventions import (
     INSTANCE_NAME_METADATA_KEY,
     PROXY_TARGETS_METADATA_KEY,
 )
+from airlift_components.core.airflow_assets import AirflowAssetsSettings, airflow_assets_defs
 from airlift_components.core.events import AirflowSensorPlan, dag_asset_key
 from airlift_components.core.instance import AirflowInstance
 from airlift_components.core.mappings import (
@@ -211,6 +212,7 @@ def build_defs_from_snapshot(
     sensor_settings: SensorSettings | None = None,
     extra_mapped_assets: Sequence[MappedAsset] = (),
     resources: Mapping[str, Any] | None = None,
+    airflow_assets: AirflowAssetsSettings | None = None,
 ) -> Definitions:
     """Definitions for one Airflow instance from a snapshot, without any I/O.
 
@@ -248,9 +250,21 @@ def build_defs_from_snapshot(
         default_status=default_sensor_status,
         settings=sensor_settings or SensorSettings(),
     )
+    # Airflow assets / datasets (off unless `airflow_assets` enables them): see core/airflow_assets.py.
+    asset_specs, asset_sensors = airflow_assets_defs(
+        snapshot,
+        dag_specs,
+        airflow_assets,
+        instance_safe_name=airflow_instance.safe_name,
+        client_factory=lambda: airflow_instance.client,
+        default_status=default_sensor_status,
+        task_keys=plan.task_keys,
+    )
     own_resources = dict(resources) if resources is not None else instance_resources(airflow_instance)
     overview = migration_overview_spec(snapshot, by_dag, group_name)
-    own = Definitions(assets=[*dag_specs, overview], sensors=[sensor], resources=own_resources)
+    own = Definitions(
+        assets=[*asset_specs, overview], sensors=[sensor, *asset_sensors], resources=own_resources
+    )
     return Definitions.merge(defs, own) if defs is not None else own
 
 
@@ -265,6 +279,7 @@ def build_defs_from_airflow_instance(
     on_missing_mapping: OnMissingMapping = "error",
     snapshot_cache_dir: str | Path | None = None,
     sensor_settings: SensorSettings | None = None,
+    airflow_assets: AirflowAssetsSettings | None = None,
 ) -> Definitions:
     """Peer Dagster to an Airflow instance: one asset per DAG, mapped assets, and a polling sensor.
 
@@ -291,6 +306,8 @@ def build_defs_from_airflow_instance(
         snapshot_cache_dir: cache the Airflow snapshot as a JSON file here so reloads do not call
             Airflow (default: the ``AIRLIFT_SNAPSHOT_CACHE_DIR`` env var; unset = fetch on each load).
         sensor_settings: look-back of the first tick, overlap window and work budget per tick.
+        airflow_assets: turn Airflow assets / datasets into Dagster assets (off by default; see
+            :class:`AirflowAssetsSettings`).
     """
     mapped_dag_ids = set(mappings_by_dag(mapped_assets_in(defs)))
     snapshot, _source = load_snapshot(
@@ -299,6 +316,7 @@ def build_defs_from_airflow_instance(
         dag_selector_fn=dag_selector_fn,
         retrieval_filter=retrieval_filter,
         cache_dir=snapshot_cache_dir,
+        include_airflow_assets=bool(airflow_assets and airflow_assets.enabled),
     )
     built = build_defs_from_snapshot(
         snapshot,
@@ -308,6 +326,7 @@ def build_defs_from_airflow_instance(
         default_sensor_status=default_sensor_status,
         on_missing_mapping=on_missing_mapping,
         sensor_settings=sensor_settings,
+        airflow_assets=airflow_assets,
     )
     # Run workers reconstructing this code location reuse the snapshot instead of calling Airflow.
     with warnings.catch_warnings():

@@ -39,11 +39,11 @@ from airlift_components.airflow_api import (
     AirflowAuthBackend,
     AirflowClient,
     BasicAuthBackend,
-    MwaaSessionAuthBackend,
     TokenAuthBackend,
 )
+from airlift_components.core.cloud_auth_config import CLOUD_AUTH_TYPES, build_cloud_auth_backend
 
-AuthType = Literal["basic", "token", "mwaa", "python"]
+AuthType = Literal["basic", "token", "mwaa", "mwaa_airflow3", "composer", "astronomer", "python"]
 
 _BACKENDS: dict[str, AirflowAuthBackend] = {}
 _CLIENTS: dict[str, AirflowClient] = {}
@@ -70,15 +70,25 @@ class AirflowInstanceResource(dg.ConfigurableResource):
     auth_type: AuthType = Field(
         default="basic",
         description="basic (username/password; JWT on Airflow 3, basic auth on 2), token (static bearer), "
-        "mwaa (Amazon MWAA via boto3), python (an auth backend registered in code).",
+        "mwaa (Amazon MWAA on Airflow 2 via boto3), mwaa_airflow3 (MWAA on Airflow 3), composer (Google "
+        "Cloud Composer via google-auth), astronomer (Astro API token from an env var), python (an auth "
+        "backend registered in code).",
     )
     username: str | None = Field(default=None, description="For auth_type basic.")
     password: str | None = Field(
         default=None, description="For auth_type basic. Give it as EnvVar('AIRFLOW_PASSWORD')."
     )
     token: str | None = Field(default=None, description="For auth_type token. Give it as EnvVar(...).")
-    mwaa_environment_name: str | None = Field(default=None, description="For auth_type mwaa.")
+    token_env: str | None = Field(
+        default=None, description="For auth_type astronomer: the env var holding the API token (read at use)."
+    )
+    mwaa_environment_name: str | None = Field(default=None, description="For auth_type mwaa / mwaa_airflow3.")
     aws_region: str | None = Field(default=None, description="For auth_type mwaa (boto3 default if unset).")
+    google_credentials_file: str | None = Field(
+        default=None,
+        description="For auth_type composer: a service account key file (default: Application Default "
+        "Credentials).",
+    )
     api_version: Literal["auto", "v1", "v2"] = Field(
         default="auto", description="v2 = Airflow 3, v1 = Airflow 2, auto = detect once."
     )
@@ -124,21 +134,8 @@ class AirflowInstanceResource(dg.ConfigurableResource):
             if not self.token:
                 raise dg.DagsterInvalidConfigError(f"{where}: auth_type 'token' needs `token`", [], None)
             return TokenAuthBackend(self.webserver_url, self.token)
-        if self.auth_type == "mwaa":
-            if not self.mwaa_environment_name:
-                raise dg.DagsterInvalidConfigError(
-                    f"{where}: auth_type 'mwaa' needs `mwaa_environment_name`", [], None
-                )
-            try:
-                import boto3
-            except ImportError:
-                raise dg.DagsterInvalidConfigError(
-                    f"{where}: auth_type 'mwaa' needs boto3: pip install 'airlift-components[mwaa]'", [], None
-                ) from None
-            client = (
-                boto3.client("mwaa", region_name=self.aws_region) if self.aws_region else boto3.client("mwaa")
-            )
-            return MwaaSessionAuthBackend(mwaa_client=client, env_name=self.mwaa_environment_name)
+        if self.auth_type in CLOUD_AUTH_TYPES:
+            return build_cloud_auth_backend(self, where)
         raise dg.DagsterInvalidConfigError(f"{where}: unknown auth_type {self.auth_type!r}", [], None)
 
     def _cache_key(self) -> str:
@@ -150,6 +147,8 @@ class AirflowInstanceResource(dg.ConfigurableResource):
             self.password or "",
             self.token or "",
             self.mwaa_environment_name or "",
+            self.token_env or "",
+            self.google_credentials_file or "",
             self.api_version,
             str(self.timeout_seconds),
             str(self.max_retries),

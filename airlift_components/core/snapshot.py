@@ -16,7 +16,7 @@ from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from airlift_components.airflow_api import DagRecord, TaskRecord
+from airlift_components.airflow_api import AirflowAssetRecord, DagRecord, TaskRecord
 from airlift_components.conventions import PROXIED_DAG_TAG, PROXIED_TASKS_DAG_TAG, PROXY_MARKER_FIELD
 from airlift_components.core.instance import AirflowInstance
 
@@ -71,6 +71,8 @@ class AirflowSnapshot(BaseModel):
     # Only for the DAGs whose structure was fetched; a DAG missing here has unknown tasks.
     tasks: dict[str, tuple[TaskRecord, ...]] = Field(default_factory=dict)
     proxied_task_ids: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # Airflow assets (datasets on Airflow 2); None when they were not fetched.
+    airflow_assets: tuple[AirflowAssetRecord, ...] | None = None
 
     @property
     def airflow_major_version(self) -> int:
@@ -122,6 +124,7 @@ def fetch_snapshot(
     dag_selector_fn: DagSelectorFn | None = None,
     retrieval_filter: AirflowFilter | None = None,
     fetch_tasks_for: Iterable[str] = (),
+    include_airflow_assets: bool = False,
 ) -> AirflowSnapshot:
     """Fetch an :class:`AirflowSnapshot` from Airflow.
 
@@ -131,6 +134,7 @@ def fetch_snapshot(
         dag_selector_fn: keep only DAGs for which this returns True.
         retrieval_filter: DAG id glob / tags filter.
         fetch_tasks_for: more DAG ids whose tasks to fetch.
+        include_airflow_assets: also list Airflow assets / datasets (paged; one request per 100).
 
     Cost: version probe + ceil(DAGs / page size) listing requests + one request per DAG whose tasks
     are needed (concurrent).
@@ -158,6 +162,7 @@ def fetch_snapshot(
         dags=tuple(dags),
         tasks={dag_id: tuple(records) for dag_id, records in tasks.items()},
         proxied_task_ids={dag_id: proxied_task_ids(records) for dag_id, records in tasks.items()},
+        airflow_assets=tuple(client.list_assets()) if include_airflow_assets else None,
     )
 
 

@@ -124,6 +124,7 @@ def load_snapshot(
     retrieval_filter: AirflowFilter | None = None,
     cache_dir: str | Path | None = None,
     refresh: bool | None = None,
+    include_airflow_assets: bool = False,
 ) -> tuple[AirflowSnapshot, SnapshotSource]:
     """The snapshot to build definitions from, and where it came from (see the module docstring)."""
     mapped_dag_ids = set(mapped_dag_ids)
@@ -136,10 +137,18 @@ def load_snapshot(
     path = snapshot_cache_path(cache_dir, instance.name) if cache_dir else None
     if path is not None and not refresh:
         cached = read_cached_snapshot(path)
-        if cached is not None and covers(cached, instance, mapped_dag_ids):
+        if (
+            cached is not None
+            and covers(cached, instance, mapped_dag_ids)
+            and (cached.airflow_assets is not None or not include_airflow_assets)
+        ):
             return _refilter(cached, dag_selector_fn, retrieval_filter), "cache"
     snapshot = fetch_snapshot(
-        instance, mapped_dag_ids, dag_selector_fn=dag_selector_fn, retrieval_filter=retrieval_filter
+        instance,
+        mapped_dag_ids,
+        dag_selector_fn=dag_selector_fn,
+        retrieval_filter=retrieval_filter,
+        include_airflow_assets=include_airflow_assets,
     )
     if path is not None:
         write_cached_snapshot(path, snapshot)

@@ -25,6 +25,8 @@ BADINPUT_DAG_IDS = [
     "badinput_deleted",
     "badinput_paused",
 ]
+# tests/dags/assets_dags.py (tests/core/test_airflow_assets.py)
+ASSETS_DAG_IDS = ["assets_producer", "assets_consumer", "assets_cyclic"]
 ALL_DAG_IDS = [
     "simple_chain",
     "always_fails",
@@ -32,4 +34,5 @@ ALL_DAG_IDS = [
     *CORE_DAG_IDS,
     *STATUS_DAG_IDS,
     *BADINPUT_DAG_IDS,
+    *ASSETS_DAG_IDS,
 ]
