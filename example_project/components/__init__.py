@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from example_project.dagster_defs.stages import STAGES
 from example_project.tutorial_env import (
     DEFAULT_AIRFLOW_URL,
     dbt_project_path,
@@ -22,16 +23,8 @@ from example_project.tutorial_env import (
 )
 
 EXAMPLE_PROJECT_DIR = Path(__file__).resolve().parent.parent  # holds dg.toml
-COMPONENT_STAGES = (
-    "peer",
-    "peer_with_check",
-    "observe",
-    "observe_with_partitions",
-    "observe_dag_level",
-    "migrate",
-    "migrate_dag_level",
-    "migrate_with_check",
-)
+# Every stage but standalone, which has no Airflow instance left to describe.
+COMPONENT_STAGES = tuple(stage for stage in STAGES if stage != "standalone")
 
 
 def export_component_env() -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from airlift_components.testing.local_airflow import free_port
+from example_project.dagster_defs.stages import STAGES
 from tests.example_project.conftest import EXAMPLE, REPO
 
 DAG = "airflow_instance_one/dag/rebuild_customers_list"
@@ -90,17 +91,7 @@ def _assert_customers_csv(path: Path) -> None:
     assert len(exported) == 100
 
 
-ALL_STAGES = [
-    "peer",
-    "peer_with_check",
-    "observe",
-    "observe_with_partitions",
-    "observe_dag_level",
-    "migrate",
-    "migrate_dag_level",
-    "migrate_with_check",
-    "standalone",
-]
+ALL_STAGES = list(STAGES)
 # Each stage boots its own Airflow and `dagster dev` (3-10 minutes on 2 cores). `make test` runs the two
 # migrate stages end to end (task-level and DAG-level proxying; `migrate` through `make demo DEMO_ONCE=1`,
 # in both its Python and YAML form); the other stages are proven by tests/example_project/test_stages.py,
