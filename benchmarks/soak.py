@@ -3,7 +3,7 @@
     python -m benchmarks.soak                       # 10 minutes, 2 runs/s, Airflow 3
     python -m benchmarks.soak --minutes 3 --dags 200
 
-A writer process (Airflow's environment, its ORM) writes runs that end *now* while this process ticks
+Each DAG has 3 tasks. A writer process (Airflow's environment, its ORM) writes runs that end *now* while this process ticks
 the sensor every ``--interval`` seconds into a SQLite-backed Dagster instance and samples its RSS.
 Afterwards it ticks until caught up and asserts that every written run produced exactly one DAG-asset
 event (none lost, none duplicated). Writes ``benchmarks/results/soak.json``.
@@ -52,7 +52,7 @@ def soak_run_ids(instance: DagsterInstance) -> Counter[tuple[str, str]]:
 
 def soak(minutes: float, dags: int, rate: float, interval: float, work: Path) -> dict[str, Any]:
     """Start Airflow, write runs continuously while ticking, then check events against what was written."""
-    size = replace(SIZES["full"], dags=dags)
+    size = replace(SIZES["full"], dags=dags, tasks=3)
     airflow = start_airflow(3, size, work / "airflow")
     try:
         defs = build_defs_from_airflow_instance(
