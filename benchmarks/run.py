@@ -64,6 +64,10 @@ def start_airflow(major: int, size: Size, base: Path) -> LocalAirflow:
         "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "1800",
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "3600",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
+        # Airflow 2 on a loaded machine: its gunicorn watchdog and scheduler health check give up too early.
+        "AIRFLOW__WEBSERVER__WEB_SERVER_MASTER_TIMEOUT": "900",
+        "AIRFLOW__WEBSERVER__WEB_SERVER_WORKER_TIMEOUT": "900",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "600",
     }
     airflow = LocalAirflow(
         VENVS[major] / "bin" / "airflow",
@@ -72,7 +76,7 @@ def start_airflow(major: int, size: Size, base: Path) -> LocalAirflow:
         major_version=major,
         extra_env={"BENCH_DAG_COUNT": str(size.dags), "BENCH_TASK_COUNT": str(size.tasks), **slow_parse},
     )
-    airflow.start(timeout=600)
+    airflow.start(timeout=1800)
     try:
         airflow.wait_for_dags(bench_dag_ids(size), timeout=3600)
     except BaseException:
