@@ -199,11 +199,22 @@ def scenario_latency(url: str, samples: int) -> dict[str, Any]:
     return summary(latencies, [0] * len(latencies), unit="seconds from task end to stored materialization")
 
 
-def run_scenarios(url: str, truth: dict[str, Any], repeats: int, latency_samples: int = 0) -> dict[str, Any]:
-    """Scenarios 1-4 and 7 (and 5 when ``latency_samples``) against a seeded Airflow."""
+def run_scenarios(
+    url: str, truth: dict[str, Any], repeats: int, latency_samples: int = 0, out: Path | None = None
+) -> dict[str, Any]:
+    """Scenarios 1-4 and 7 (and 5 when ``latency_samples``) against a seeded Airflow.
+
+    With ``out``, the results so far are written there after each scenario (a late failure keeps them).
+    """
     counter = RequestCounter()
     result: dict[str, Any] = {"implementation": "airlift-components"}
+
+    def save() -> None:
+        if out is not None:
+            out.write_text(json.dumps(result, indent=2))
+
     result.update(scenario_refresh(url, truth, counter, repeats))
+    save()
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "cache"
         result["cached_load"] = scenario_cached_load(url, truth, counter, repeats, cache)
@@ -218,9 +229,15 @@ def run_scenarios(url: str, truth: dict[str, Any], repeats: int, latency_samples
         with DagsterInstance.local_temp(str(Path(tmp) / "dagster_home")) as instance:
             result["catch_up"], cursor = scenario_catch_up(truth, counter, instance, defs)
             result["peak_rss_mb_scenarios_1_3"] = peak_rss_mb()
+            save()
             result["idle_tick"] = scenario_idle_tick(defs, instance, cursor, counter, repeats)
+            save()
     if latency_samples:
-        result["latency"] = scenario_latency(url, latency_samples)
+        try:
+            result["latency"] = scenario_latency(url, latency_samples)
+        except RuntimeError as exc:  # e.g. Airflow's scheduler died: keep the other scenarios' numbers
+            result["latency_error"] = str(exc)
+        save()
     return result
 
 
@@ -234,8 +251,7 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     truth = json.loads(Path(args.truth).read_text())
-    result = run_scenarios(args.url, truth, args.repeats, args.latency_samples)
-    Path(args.out).write_text(json.dumps(result, indent=2))
+    result = run_scenarios(args.url, truth, args.repeats, args.latency_samples, out=Path(args.out))
     print(json.dumps(result))
 
 

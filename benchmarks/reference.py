@@ -62,10 +62,10 @@ def load(url: str, truth: dict[str, Any]) -> Definitions:
 
 
 def expected_events(truth: dict[str, Any]) -> dict[str, int]:
-    """dagster-airlift materializes successful runs and the mapped tasks of successful runs only."""
+    """dagster-airlift materializes successful runs and every successful mapped task (in any run)."""
     return {
         "materializations": truth["runs_by_state"].get("success", 0)
-        + truth["mapped_successes_by_run_state"].get("success", 0),
+        + sum(truth["mapped_successes_by_run_state"].values()),
         "observations": 0,
     }
 
