@@ -12,10 +12,11 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def _time(row: dict[str, Any] | None) -> str:
+def _time(row: dict[str, Any] | None, requests: bool = True) -> str:
     if not row:
         return "–"
-    return f"{row['median_s']:.2f} s ({row['min_s']:.2f}–{row['max_s']:.2f}), {row['requests']} req"
+    text = f"{row['median_s']:.2f} s ({row['min_s']:.2f}–{row['max_s']:.2f})"
+    return f"{text}, {row['requests']} req" if requests else text
 
 
 def _catch_up(row: dict[str, Any] | None) -> str:
