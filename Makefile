@@ -9,8 +9,12 @@ DEMO_ONCE ?=
 DEMO_ARGS ?=
 FORM ?= python
 PYTEST_ARGS ?=
+BENCH_REF_VENV := .venv-bench-ref
+SIZE ?= full
+BENCH_ARGS ?=
+SOAK_ARGS ?=
 
-.PHONY: install install-airflow2 demo test test-e2e lint format bench clean uv
+.PHONY: install install-airflow2 install-bench-ref demo test test-e2e lint format bench soak clean uv
 
 uv:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -25,9 +29,17 @@ $(AF2_VENV)/.installed: pyproject.toml | uv
 	$(UV) pip install --quiet --python $(AF2_VENV)/bin/python 'apache-airflow==2.11.*' -e '.[in-airflow]'
 	@touch $@
 
+# dagster-airlift, the reference the benchmarks compare against: its own venv, never a dependency of ours.
+$(BENCH_REF_VENV)/.installed: | uv
+	@test -x $(BENCH_REF_VENV)/bin/python || $(UV) venv --quiet --python 3.11 $(BENCH_REF_VENV)
+	$(UV) pip install --quiet --python $(BENCH_REF_VENV)/bin/python 'dagster-airlift[core]==0.29.27'
+	@touch $@
+
 install: $(VENV)/.installed
 
 install-airflow2: $(AF2_VENV)/.installed
+
+install-bench-ref: $(BENCH_REF_VENV)/.installed
 
 demo: install
 	$(VENV)/bin/python -m example_project.demo --stage $(STAGE) --form $(FORM) $(if $(DEMO_ONCE),--once,) $(DEMO_ARGS)
@@ -47,5 +59,13 @@ test: install install-airflow2 lint
 test-e2e: install
 	AIRLIFT_E2E_STAGES=all $(VENV)/bin/python -m pytest -q tests/example_project/test_demo_end_to_end.py
 
+# Benchmarks on real Airflow 3 and 2 with dagster-airlift side by side (SIZE=full|small|smoke); see README.
+bench: install install-airflow2 install-bench-ref
+	$(VENV)/bin/python -m benchmarks.run --size $(SIZE) $(BENCH_ARGS)
+
+# The sensor against 1000 DAGs with runs finishing continuously (10 minutes by default).
+soak: install
+	$(VENV)/bin/python -m benchmarks.soak $(SOAK_ARGS)
+
 clean:
-	rm -rf $(VENV) $(AF2_VENV) .demo
+	rm -rf $(VENV) $(AF2_VENV) $(BENCH_REF_VENV) .demo

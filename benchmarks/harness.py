@@ -1,0 +1,99 @@
+"""Measurement helpers shared by our scenarios and dagster-airlift's (stdlib, requests and dagster only,
+so that both virtual environments can import it)."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import requests.adapters
+from dagster import DagsterEventType, DagsterInstance, Definitions, EventRecordsFilter, build_sensor_context
+
+
+class RequestCounter:
+    """Counts every HTTP request sent through ``requests`` in this process (a hook on the adapter)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        original = requests.adapters.HTTPAdapter.send
+        counter = self
+
+        def counting_send(adapter: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+            counter.count += 1
+            return original(adapter, request, *args, **kwargs)
+
+        requests.adapters.HTTPAdapter.send = counting_send  # type: ignore[method-assign]
+
+
+def measure(fn: Callable[[], Any], counter: RequestCounter) -> tuple[Any, float, int]:
+    """Call ``fn``; return its result, the wall time in seconds and the HTTP requests it sent."""
+    before = counter.count
+    started = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - started, counter.count - before
+
+
+def summary(seconds: list[float], requests_sent: list[int], **extra: Any) -> dict[str, Any]:
+    """Median, min and max of repeated samples, with their request counts."""
+    return {
+        "median_s": round(statistics.median(seconds), 4),
+        "min_s": round(min(seconds), 4),
+        "max_s": round(max(seconds), 4),
+        "requests": int(statistics.median(requests_sent)),
+        "requests_per_sample": requests_sent,
+        "samples": len(seconds),
+        **extra,
+    }
+
+
+def tick(
+    defs: Definitions,
+    sensor_name: str,
+    instance: DagsterInstance,
+    cursor: str | None,
+    timings: dict[str, float] | None = None,
+) -> Any:
+    """Evaluate a sensor once and store its asset events in the instance, as the sensor daemon does.
+
+    ``timings`` (if given) accumulates ``evaluate_s`` (the sensor's own work, Airflow requests included)
+    and ``store_s`` (Dagster writing the events to its storage).
+    """
+    sensor = defs.resolve_sensor_def(sensor_name)
+    context = build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+    started = time.perf_counter()
+    data = sensor.evaluate_tick(context)
+    evaluated = time.perf_counter()
+    for event in data.asset_events:
+        instance.report_runless_asset_event(event)
+    if timings is not None:
+        timings["evaluate_s"] = timings.get("evaluate_s", 0.0) + evaluated - started
+        timings["store_s"] = timings.get("store_s", 0.0) + time.perf_counter() - evaluated
+    return data
+
+
+def resolve(defs: Definitions) -> Definitions:
+    """Build the repository (asset graph) once, as a code server has before its first tick."""
+    defs.get_repository_def()
+    return defs
+
+
+def count_events(instance: DagsterInstance) -> dict[str, int]:
+    """Asset materializations and observations stored in the Dagster instance."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "use fetch_materializations": that API needs one asset key
+        return {
+            name: len(instance.get_event_records(EventRecordsFilter(event_type=event_type), limit=10**7))
+            for name, event_type in (
+                ("materializations", DagsterEventType.ASSET_MATERIALIZATION),
+                ("observations", DagsterEventType.ASSET_OBSERVATION),
+            )
+        }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
