@@ -19,6 +19,7 @@ from dagster._core.definitions.sensor_definition import SensorExecutionData
 
 from airlift_components.airflow_api import AirflowClient, DagRunRecord
 from airlift_components.core import AirflowInstance, BasicAuthBackend
+from airlift_components.core.cursor import SensorCursor
 from airlift_components.core.sensor import sensor_name
 from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME, LocalAirflow
 
@@ -113,3 +114,26 @@ def run_and_wait(client: AirflowClient, dag_id: str, **trigger_args: object) -> 
 def utcnow() -> datetime:
     """Now, in UTC."""
     return datetime.now(timezone.utc)
+
+
+def tick_until_caught_up(
+    defs: Definitions,
+    dagster_instance: DagsterInstance,
+    cursor: str | None,
+    instance_name: str = SEED_INSTANCE,
+    max_ticks: int = 20,
+) -> list[SensorExecutionData]:
+    """Tick until a tick ends its scan (no budget stop pending); returns every tick's data.
+
+    The shared test Airflow also holds every other test's runs (thousands of task instances from the
+    bad-input tests), so one tick's budget may stop before the run under test.
+    """
+    ticks: list[SensorExecutionData] = []
+    for _ in range(max_ticks):
+        data = tick(defs, dagster_instance, cursor, instance_name)
+        ticks.append(data)
+        cursor = data.cursor
+        state = SensorCursor.parse(cursor) if cursor else None
+        if state is None or state.scan_upper is None:
+            return ticks
+    raise AssertionError(f"the sensor did not catch up within {max_ticks} ticks")
