@@ -150,6 +150,11 @@ class DemoPaths:
         return self.airflow_home / f"{DUCKDB_DATABASE_NAME}.duckdb"
 
     @property
+    def dbt_project(self) -> Path:
+        """The demo's own copy of the dbt project: its target/ never races with tests or another demo."""
+        return self.workdir / "dbt"
+
+    @property
     def customers_csv(self) -> Path:
         """What ``export_customers`` writes."""
         return self.example_dir / "customers.csv"
@@ -158,11 +163,22 @@ class DemoPaths:
 def prepare_workdir(workdir: Path) -> DemoPaths:
     """Start from a clean slate under ``workdir`` and copy the DAGs folder into it."""
     paths = DemoPaths(workdir.resolve())
-    for directory in (paths.example_dir, paths.airflow_home, paths.dagster_home, paths.workdir / "logs"):
+    for directory in (
+        paths.example_dir,
+        paths.airflow_home,
+        paths.dagster_home,
+        paths.dbt_project,
+        paths.workdir / "logs",
+    ):
         shutil.rmtree(directory, ignore_errors=True)
     (paths.workdir / "summary.json").unlink(missing_ok=True)
     shutil.copytree(
         EXAMPLE_DIR / "airflow_dags", paths.dags_dir, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copytree(
+        DBT_PROJECT,
+        paths.dbt_project,
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", "*.duckdb", "*.duckdb.wal"),
     )
     return paths
 
@@ -177,7 +193,7 @@ def demo_env(
             "PATH": str(VENV_BIN) + os.pathsep + env.get("PATH", ""),
             "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p),
             "TUTORIAL_EXAMPLE_DIR": str(paths.example_dir),
-            "TUTORIAL_DBT_PROJECT_DIR": str(DBT_PROJECT),
+            "TUTORIAL_DBT_PROJECT_DIR": str(paths.dbt_project),
             "AIRFLOW_HOME": str(paths.airflow_home),
             "AIRLIFT_DUCKDB_PATH": str(paths.duckdb_path),
             "AIRLIFT_AIRFLOW_URL": airflow_url,
@@ -191,17 +207,17 @@ def demo_env(
 
 
 def build_dbt_manifest(env: dict[str, str]) -> Path:
-    """``dbt parse`` the example project (offline: no packages) and return the manifest path."""
+    """``dbt parse`` the demo's copy of the dbt project (offline: no packages); returns the manifest path."""
     result = subprocess.run(
         [
             str(VENV_BIN / "dbt"),
             "parse",
             "--project-dir",
-            str(DBT_PROJECT),
+            env["TUTORIAL_DBT_PROJECT_DIR"],
             "--profiles-dir",
-            str(DBT_PROJECT),
+            env["TUTORIAL_DBT_PROJECT_DIR"],
         ],
-        cwd=DBT_PROJECT,
+        cwd=env["TUTORIAL_DBT_PROJECT_DIR"],
         env=env,
         capture_output=True,
         text=True,
@@ -209,7 +225,7 @@ def build_dbt_manifest(env: dict[str, str]) -> Path:
     )
     if result.returncode != 0:
         raise RuntimeError(f"dbt parse failed:\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
-    return DBT_PROJECT / "target" / "manifest.json"
+    return Path(env["TUTORIAL_DBT_PROJECT_DIR"]) / "target" / "manifest.json"
 
 
 def flip_to_proxied(dags_dir: Path, mode: str) -> None:

@@ -138,6 +138,7 @@ def test_definitions_file_picks_the_stage_from_the_environment(
     example_dirs: ExampleDirs, dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AIRLIFT_STAGE", "standalone")
+    fresh_import("example_project.dagster_defs.stages.standalone")  # built now, from this session's manifest
     definitions = fresh_import("example_project.dagster_defs.definitions")
     assert _asset_keys(definitions.defs) == EXPECTED_ASSETS["standalone"]
     with pytest.raises(ValueError, match="Unknown stage 'nope'"):
