@@ -97,3 +97,28 @@ def count_events(instance: DagsterInstance) -> dict[str, int]:
 def peak_rss_mb() -> float:
     """Peak resident set size of this process so far, in MiB (Linux reports KiB)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def catch_up_result(
+    *,
+    ticks: int,
+    requests_sent: int,
+    seconds: float,
+    events: dict[str, int],
+    expected: dict[str, int],
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    """Scenario 3's numbers, the same for both packages: events against ground truth and throughput."""
+    stored = sum(events.values())
+    return {
+        "ticks": ticks,
+        "requests": requests_sent,
+        "wall_s": round(seconds, 2),
+        "events": events,
+        "expected_events": expected,
+        "events_match_ground_truth": events == expected,
+        "sensor_evaluate_s": round(timings.get("evaluate_s", 0.0), 2),
+        "dagster_store_s": round(timings.get("store_s", 0.0), 2),
+        "events_per_s_sensor_only": round(stored / max(timings.get("evaluate_s", 0.0), 1e-9), 1),
+        "events_per_s": round(stored / seconds, 1),
+    }

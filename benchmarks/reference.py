@@ -31,7 +31,16 @@ from dagster_airlift.core import (
 )
 from dagster_airlift.core.sensor.sensor_builder import AirflowPollingSensorCursor
 
-from benchmarks.harness import RequestCounter, count_events, measure, peak_rss_mb, resolve, summary, tick
+from benchmarks.harness import (
+    RequestCounter,
+    catch_up_result,
+    count_events,
+    measure,
+    peak_rss_mb,
+    resolve,
+    summary,
+    tick,
+)
 
 NAME = "bench"
 SENSOR = f"{NAME}__airflow_dag_status_sensor"
@@ -108,20 +117,14 @@ def catch_up(
     events = count_events(instance)
     expected = expected_events(truth)
     return (
-        {
-            "ticks": ticks,
-            "requests": counter.count - before,
-            "wall_s": round(seconds, 2),
-            "events": events,
-            "expected_events": expected,
-            "events_match_ground_truth": events == expected,
-            "sensor_evaluate_s": round(timings.get("evaluate_s", 0.0), 2),
-            "dagster_store_s": round(timings.get("store_s", 0.0), 2),
-            "events_per_s_sensor_only": round(
-                sum(events.values()) / max(timings.get("evaluate_s", 0.0), 1e-9), 1
-            ),
-            "events_per_s": round(sum(events.values()) / seconds, 1),
-        },
+        catch_up_result(
+            ticks=ticks,
+            requests_sent=counter.count - before,
+            seconds=seconds,
+            events=events,
+            expected=expected,
+            timings=timings,
+        ),
         cursor or "",
     )
 

@@ -38,9 +38,10 @@ from dagster import (
     SensorResult,
     sensor,
 )
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from airlift_components.airflow_api import AirflowAssetRecord, AirflowClient, AirflowError, AssetEventRecord
+from airlift_components.core.cursor import parse_versioned_cursor
 from airlift_components.core.events import dag_asset_key
 from airlift_components.core.sensor import AirflowSensorError
 from airlift_components.core.snapshot import AirflowSnapshot
@@ -280,13 +281,7 @@ class AssetEventCursor(BaseModel):
     @classmethod
     def parse(cls, text: str | None) -> AssetEventCursor | None:
         """The cursor from its stored string, or None when there is none or it is unreadable."""
-        if not text:
-            return None
-        try:
-            cursor = cls.model_validate_json(text)
-        except ValidationError:
-            return None
-        return cursor if cursor.format_version == ASSET_EVENT_CURSOR_FORMAT_VERSION else None
+        return parse_versioned_cursor(cls, text, ASSET_EVENT_CURSOR_FORMAT_VERSION)
 
 
 @dataclass(frozen=True)

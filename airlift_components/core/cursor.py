@@ -9,6 +9,7 @@ reached inside a fixed scan range and the next tick continues from there.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -51,13 +52,7 @@ class SensorCursor(BaseModel):
     @classmethod
     def parse(cls, text: str | None) -> SensorCursor | None:
         """The cursor from its stored string, or None when there is none or it is unreadable."""
-        if not text:
-            return None
-        try:
-            cursor = cls.model_validate_json(text)
-        except ValidationError:
-            return None
-        return cursor if cursor.format_version == CURSOR_FORMAT_VERSION else None
+        return parse_versioned_cursor(cls, text, CURSOR_FORMAT_VERSION)
 
     def serialize(self) -> str:
         """The string Dagster stores."""
@@ -96,3 +91,17 @@ def run_identity(run: DagRunRecord) -> str:
     """One finish of one DAG run (a cleared and re-run DAG run finishes again with a new end date)."""
     end = run.end_date.isoformat() if run.end_date else "none"
     return f"run|{run.dag_id}|{run.run_id}|{end}"
+
+
+CursorT = TypeVar("CursorT", bound=BaseModel)
+
+
+def parse_versioned_cursor(model: type[CursorT], text: str | None, version: int) -> CursorT | None:
+    """A cursor model from its stored JSON; None when absent, unreadable or of another format version."""
+    if not text:
+        return None
+    try:
+        cursor = model.model_validate_json(text)
+    except ValidationError:
+        return None
+    return cursor if getattr(cursor, "format_version", None) == version else None
