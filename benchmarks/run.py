@@ -68,6 +68,9 @@ def start_airflow(major: int, size: Size, base: Path) -> LocalAirflow:
         "AIRFLOW__WEBSERVER__WEB_SERVER_MASTER_TIMEOUT": "900",
         "AIRFLOW__WEBSERVER__WEB_SERVER_WORKER_TIMEOUT": "900",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "600",
+        # SQLite's default 5 s busy timeout: Airflow 3's scheduler died of "database is locked" while
+        # the DAG processor wrote 1000 serialized DAGs in one transaction.
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{(base / 'home').resolve()}/airflow.db?timeout=300",
     }
     airflow = LocalAirflow(
         VENVS[major] / "bin" / "airflow",

@@ -54,6 +54,14 @@ class AirflowSensorPlan:
         """The key of the asset that stands for the DAG."""
         return dag_asset_key(self.instance_name, dag_id)
 
+    @property
+    def task_instance_dag_ids(self) -> frozenset[str]:
+        """DAGs whose task instances the sensor reads: those with task or DAG mappings. A DAG that is
+        only peered needs its finished runs alone (nothing in it can be proxied or map to an asset)."""
+        return frozenset(
+            dag_id for dag_id in self.dag_ids if self.task_keys.get(dag_id) or dag_id in self.dag_keys
+        )
+
     def keys_for_task(self, dag_id: str, task_id: str) -> Sequence[AssetKey]:
         """Assets mapped to one task (empty if none)."""
         return self.task_keys.get(dag_id, {}).get(task_id, ())

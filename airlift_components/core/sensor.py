@@ -2,24 +2,28 @@
 
 Each tick (see :func:`poll_airflow`):
 
-1. One batched, paged query for task instances (all DAGs of the instance) that ended since the
-   cursor's watermark minus an overlap window, ordered by end date. Already-handled identities
-   are skipped, so rows that Airflow commits late or re-lists are handled exactly once. Task-mapped
-   assets materialize here, as soon as their task succeeds.
-2. Only when something new finished (or runs are still waiting for their end): one batched query
-   for finished DAG runs -> the DAG asset and DAG-mapped assets.
+1. For the DAGs with task or DAG mappings: one batched, paged query for task instances that ended since
+   the cursor's watermark minus an overlap window, ordered by end date. Already-handled identities are
+   skipped, so rows that Airflow commits late or re-lists are handled exactly once. Task-mapped assets
+   materialize here, as soon as their task succeeds.
+2. For the DAGs that are only peered (no mappings): one batched, paged query for DAG runs that finished
+   in the same window -> their DAG assets. Their task instances are never read: at 1000 DAGs x 10
+   tasks that is ten times fewer rows than listing every task.
 3. Only while mapped (dynamic) tasks wait: one query for their map indexes -> one roll-up event each
-   (done before step 2, so a run's events follow its tasks' events).
+   (done before step 4, so a run's events follow its tasks' events).
+4. Only when a task of a mapped DAG finished (or its runs still wait for their end): one batched query
+   for those DAGs' finished runs -> the DAG asset and DAG-mapped assets.
 
-An idle tick therefore costs one request. A tick stops paging after ``max_task_instances_per_tick``
-rows and the next tick resumes from where it stopped. If Airflow cannot be reached, the tick raises
-and Dagster keeps the previous cursor.
+An idle tick costs one request per kind of DAG present (two when mapped and peered-only DAGs are
+mixed). Each listing stops paging after ``max_task_instances_per_tick`` rows and the next tick resumes
+from the earlier stop. If Airflow cannot be reached, the tick raises and Dagster keeps the previous
+cursor.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -36,7 +40,7 @@ from dagster import (
     sensor,
 )
 
-from airlift_components.airflow_api import AirflowClient, AirflowError, TaskInstanceRecord
+from airlift_components.airflow_api import AirflowClient, AirflowError, DagRunRecord, TaskInstanceRecord
 from airlift_components.core.cursor import (
     OpenRun,
     SensorCursor,
@@ -120,54 +124,121 @@ def poll_airflow(
         cursor.watermark = now
         return result
 
-    # 1. Task instances.
+    # 1. Task instances of the DAGs with mappings; finished runs of the DAGs without (peered only).
     if cursor.scan_upper is not None and cursor.scan_position is not None:
         low, high = cursor.scan_position, cursor.scan_upper
     else:
         low, high = cursor.watermark - settings.overlap, now
-    bounded = client.api_version == "v2"  # only v2 orders the listing by end date, so only v2 can resume
+    bounded = client.api_version == "v2"  # only v2 orders the task listing by end date, so only v2 resumes
     budget = settings.max_task_instances_per_tick
-    fetched = 0
-    new_rows = 0
-    reached: datetime | None = None
-    complete = True
-    for page in client.iter_task_instance_pages(
-        dag_ids=sorted(plan.dag_ids), end_date_gte=low, end_date_lte=high, states=sorted(TERMINAL_TI_STATES)
-    ):
-        for ti in page:
-            fetched += 1
-            if ti.end_date is not None:
-                reached = ti.end_date if reached is None else max(reached, ti.end_date)
-            identity = task_instance_identity(ti)
-            if identity in cursor.seen or ti.dag_id not in plan.dag_ids:
-                continue
-            new_rows += 1
-            cursor.seen[identity] = ti.end_date or now
-            result.events.extend(
-                _handle_safely(identity, log, lambda ti=ti: _task_instance(plan, cursor, ti, log))
-            )
-        if bounded and fetched >= budget:
-            complete = False
-            break
-    if complete:
+    task_dag_ids = sorted(plan.task_instance_dag_ids)
+    run_only_dag_ids = sorted(plan.dag_ids - plan.task_instance_dag_ids)
+    task_scan, run_scan = _Scan(), _Scan()
+    if task_dag_ids:
+        ti_pages = client.iter_task_instance_pages(
+            dag_ids=task_dag_ids, end_date_gte=low, end_date_lte=high, states=sorted(TERMINAL_TI_STATES)
+        )
+        task_scan = _scan(
+            ti_pages,
+            budget if bounded else None,
+            lambda ti: _new_task_instance(plan, cursor, ti, result, now, log),
+        )
+    if run_only_dag_ids:
+        run_pages = client.iter_dag_run_pages(
+            dag_ids=run_only_dag_ids, states=list(FINISHED_RUN_STATES), end_date_gte=low, end_date_lte=high
+        )
+        run_scan = _scan(
+            run_pages,
+            budget if bounded else None,
+            lambda run: _new_unmapped_run(plan, cursor, run, result, now, log),
+        )
+    stopped = [scan.reached or low for scan in (task_scan, run_scan) if not scan.complete]
+    result.complete = not stopped
+    if result.complete:
         cursor.watermark = high
         cursor.scan_upper = cursor.scan_position = None
     else:
-        cursor.scan_upper, cursor.scan_position = high, reached or low
-        log(f"Stopped after {fetched} task instances (budget); the next tick continues from {reached}.")
-    result.complete = complete
+        # Both listings resume from the earlier stop; rows between it and the later stop repeat and are skipped.
+        cursor.scan_upper, cursor.scan_position = high, min(stopped)
+        log(f"Stopped after {budget} rows (budget); the next tick continues from {min(stopped)}.")
 
     # 2. Roll-ups of mapped tasks (before runs: a run's events come after its tasks' events).
     if cursor.pending_rollups:
         result.events.extend(_rollups(client, plan, cursor, log))
 
     # 3. DAG runs, only when something could have finished.
-    if new_rows or cursor.open_runs:
-        runs_high = high if complete else (reached or low)
+    if task_scan.new_rows or cursor.open_runs:
+        runs_high = high if result.complete else min(stopped)
         result.events.extend(_finished_runs(client, plan, cursor, low, runs_high, now, settings, log))
 
     cursor.prune(settings.overlap)
     return result
+
+
+@dataclass
+class _Scan:
+    """How far one budgeted listing got within a tick's window."""
+
+    complete: bool = True
+    reached: datetime | None = None  # the latest end_date listed
+    new_rows: int = 0  # rows not handled by an earlier tick
+
+
+def _scan(
+    pages: Iterable[Sequence[TaskInstanceRecord | DagRunRecord]],
+    budget: int | None,
+    handle: Callable[[TaskInstanceRecord | DagRunRecord], bool],
+) -> _Scan:
+    # ``handle`` returns whether the row was new; the listing is ordered by end date, so it can stop
+    # after a page once ``budget`` rows were listed and resume from the last end date.
+    scan = _Scan()
+    fetched = 0
+    for page in pages:
+        for row in page:
+            fetched += 1
+            if row.end_date is not None:
+                scan.reached = row.end_date if scan.reached is None else max(scan.reached, row.end_date)
+            scan.new_rows += handle(row)
+        if budget is not None and fetched >= budget:
+            scan.complete = False
+            break
+    return scan
+
+
+def _new_task_instance(
+    plan: AirflowSensorPlan,
+    cursor: SensorCursor,
+    ti: TaskInstanceRecord,
+    result: PollResult,
+    now: datetime,
+    log: LogFn,
+) -> bool:
+    identity = task_instance_identity(ti)
+    if identity in cursor.seen or ti.dag_id not in plan.dag_ids:
+        return False
+    cursor.seen[identity] = ti.end_date or now
+    result.events.extend(_handle_safely(identity, log, lambda: _task_instance(plan, cursor, ti, log)))
+    return True
+
+
+def _new_unmapped_run(
+    plan: AirflowSensorPlan,
+    cursor: SensorCursor,
+    run: DagRunRecord,
+    result: PollResult,
+    now: datetime,
+    log: LogFn,
+) -> bool:
+    # A DAG without mappings: its finished run is the whole story (nothing in it was proxied).
+    identity = run_identity(run)
+    if identity in cursor.seen or run.dag_id not in plan.dag_ids:
+        return False
+    cursor.seen[identity] = run.end_date or now
+    cursor.open_runs.pop(run_key(run.dag_id, run.run_id), None)
+    result.events.extend(
+        _handle_safely(identity, log, lambda: dag_run_events(plan, run, dag_proxied=False, log=log))
+    )
+    return True
 
 
 def _task_instance(

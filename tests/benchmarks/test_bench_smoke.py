@@ -49,9 +49,10 @@ def test_cached_definitions_load_sends_no_request(smoke_result: dict[str, Any]) 
     assert smoke_result["cached_load"]["requests_per_sample"] == [0] * SIZE.repeats
 
 
-def test_idle_tick_sends_one_request_and_emits_nothing(smoke_result: dict[str, Any]) -> None:
+def test_idle_tick_sends_one_request_per_listing_and_emits_nothing(smoke_result: dict[str, Any]) -> None:
     idle = smoke_result["idle_tick"]
-    assert idle["requests_per_sample"] == [1] * SIZE.repeats
+    # Mapped DAGs (their task instances) and peered-only DAGs (their runs): one page each.
+    assert idle["requests_per_sample"] == [2] * SIZE.repeats
     assert idle["events_emitted"] == 0
 
 

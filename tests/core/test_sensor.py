@@ -199,13 +199,16 @@ def _wait_all(client: AirflowClient, runs: dict[str, str], since, timeout: float
 
 
 def test_200_dags_over_bounded_ticks_without_loss_or_duplicates(airflow3: LocalAirflow) -> None:
+    # Half the DAGs are mapped (their task instances are listed), half only peered (their runs are):
+    # both listings stop at the budget and resume, each at its own pace.
     dag_ids = [f"generated_{i:03d}" for i in range(200)]
+    mapped_ids = dag_ids[::2]
     mapped = [
         asset
-        for dag_id in dag_ids
+        for dag_id in mapped_ids
         for asset in assets_with_task_mappings(dag_id, {"end": [AssetSpec(f"{dag_id}_out")]})
     ]
-    defs = peer(airflow3, *mapped, settings=SensorSettings(max_task_instances_per_tick=150))
+    defs = peer(airflow3, *mapped, settings=SensorSettings(max_task_instances_per_tick=60))
     client = make_client(airflow3)
     since = utcnow()
     cursor = fresh_cursor()
@@ -218,15 +221,13 @@ def test_200_dags_over_bounded_ticks_without_loss_or_duplicates(airflow3: LocalA
             cursor = ticks[-1].cursor
             if SensorCursor.parse(cursor).scan_upper is None and len(ticks) > 1:
                 break
-        assert len(ticks) >= 3  # 400 task instances at 150 per tick
+        assert len(ticks) >= 3  # 200 task instances of mapped DAGs at one 100-row page per tick
         for dag_id, run_id in runs.items():
-            assert keys_of(events_for_run(ticks, run_id, dag_id)) == [
-                f"{dag_id}_out",
-                f"sensor_test/dag/{dag_id}",
-            ]
+            expected = [f"{dag_id}_out"] if dag_id in mapped_ids else []
+            assert keys_of(events_for_run(ticks, run_id, dag_id)) == [*expected, f"sensor_test/dag/{dag_id}"]
 
 
-def test_idle_tick_costs_one_request(airflow3: LocalAirflow) -> None:
+def test_idle_tick_costs_one_request_per_kind_of_dag(airflow3: LocalAirflow) -> None:
     instance = instance_for(airflow3, NAME)
     overlap = timedelta(seconds=10)
     defs = build_defs_from_airflow_instance(
@@ -235,6 +236,14 @@ def test_idle_tick_costs_one_request(airflow3: LocalAirflow) -> None:
             assets=assets_with_task_mappings("simple_chain", {"third": [AssetSpec("idle_out")]})
         ),
         sensor_settings=SensorSettings(overlap=overlap),
+    )
+    only_mapped = build_defs_from_airflow_instance(
+        airflow_instance=instance,
+        defs=Definitions(
+            assets=assets_with_task_mappings("simple_chain", {"third": [AssetSpec("idle_out")]})
+        ),
+        sensor_settings=SensorSettings(overlap=overlap),
+        dag_selector_fn=lambda dag: dag.dag_id == "simple_chain",
     )
     run = run_and_wait(make_client(airflow3), "simple_chain")
     with DagsterInstance.ephemeral() as dagster_instance:
@@ -245,4 +254,30 @@ def test_idle_tick_costs_one_request(airflow3: LocalAirflow) -> None:
         time.sleep(overlap.total_seconds() + 1)  # nothing finished since: the instance is idle
         instance.client.request_count = 0
         idle = tick(defs, dagster_instance, busy.cursor, NAME)
+        # Mapped and peered-only DAGs: the mapped DAG's task instances, the other DAGs' runs.
+        assert idle.asset_events == [] and instance.client.request_count == 2
+        instance.client.request_count = 0
+        idle = tick(only_mapped, dagster_instance, idle.cursor, NAME)
         assert idle.asset_events == [] and instance.client.request_count == 1
+
+
+def test_peered_only_dags_cost_no_task_instance_listing(airflow3: LocalAirflow) -> None:
+    instance = instance_for(airflow3, NAME)
+    defs = build_defs_from_airflow_instance(  # no mappings at all
+        airflow_instance=instance, sensor_settings=SensorSettings(overlap=timedelta(seconds=1))
+    )
+    cursor = fresh_cursor()
+    ok = run_and_wait(make_client(airflow3), "simple_chain")
+    failed = run_and_wait(make_client(airflow3), "always_fails")
+    with DagsterInstance.ephemeral() as dagster_instance:
+        instance.client.request_count = 0
+        data = tick(defs, dagster_instance, cursor, NAME)
+        assert instance.client.request_count == 1  # one page of finished runs; no task instances
+        assert keys_of(events_for_run(data, ok.run_id), AssetMaterialization) == [
+            "sensor_test/dag/simple_chain"
+        ]
+        assert keys_of(events_for_run(data, failed.run_id, "always_fails"), AssetObservation) == [
+            "sensor_test/dag/always_fails"
+        ]
+        again = tick(defs, dagster_instance, data.cursor, NAME)
+        assert events_for_run(again, ok.run_id) == [] and events_for_run(again, failed.run_id) == []
