@@ -118,13 +118,13 @@ def scenarios(module: str, venv: Path, airflow: LocalAirflow, size: Size, work: 
 
 
 def proxied_overhead(work: Path) -> dict[str, Any]:
-    """6. The proxied-task overhead measurement of the test suite (real Airflow 3 + Dagster webserver)."""
+    """6. The proxied-task overhead measurement of the test suite (real Airflow 3 + Dagster webserver), median of 10."""
     out = work / "proxy_overhead.json"
     command = [str(VENVS[3] / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     command += ["tests/in_airflow/test_proxy_overhead.py"]
     import os
 
-    env = {**os.environ, "AIRLIFT_BENCH_OUT": str(out)}
+    env = {**os.environ, "AIRLIFT_BENCH_OUT": str(out), "AIRLIFT_BENCH_PROXY_RUNS": "10"}
     return run_json(command, out, env=env, timeout=3600)
 
 

@@ -26,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import TypeVar
 
 from dagster import (
     AssetCheckKey,
@@ -71,6 +72,7 @@ DEFAULT_MAX_TASK_INSTANCES_PER_TICK = 2000
 # An open run older than this (its run row vanished, e.g. deleted in Airflow) is dropped with a log line.
 OPEN_RUN_MAX_AGE = timedelta(days=2)
 FINISHED_RUN_STATES = ("success", "failed")
+Row = TypeVar("Row", TaskInstanceRecord, DagRunRecord)
 
 
 class AirflowSensorError(Exception):
@@ -134,6 +136,7 @@ def poll_airflow(
     task_dag_ids = sorted(plan.task_instance_dag_ids)
     run_only_dag_ids = sorted(plan.dag_ids - plan.task_instance_dag_ids)
     task_scan, run_scan = _Scan(), _Scan()
+    state = _TickState(plan, cursor, result, now, log)
     if task_dag_ids:
         ti_pages = client.iter_task_instance_pages(
             dag_ids=task_dag_ids, end_date_gte=low, end_date_lte=high, states=sorted(TERMINAL_TI_STATES)
@@ -141,7 +144,7 @@ def poll_airflow(
         task_scan = _scan(
             ti_pages,
             budget if bounded else None,
-            lambda ti: _new_task_instance(plan, cursor, ti, result, now, log),
+            state.task_instance,
         )
     if run_only_dag_ids:
         run_pages = client.iter_dag_run_pages(
@@ -150,7 +153,7 @@ def poll_airflow(
         run_scan = _scan(
             run_pages,
             budget if bounded else None,
-            lambda run: _new_unmapped_run(plan, cursor, run, result, now, log),
+            state.unmapped_run,
         )
     stopped = [scan.reached or low for scan in (task_scan, run_scan) if not scan.complete]
     result.complete = not stopped
@@ -185,9 +188,9 @@ class _Scan:
 
 
 def _scan(
-    pages: Iterable[Sequence[TaskInstanceRecord | DagRunRecord]],
+    pages: Iterable[Sequence[Row]],
     budget: int | None,
-    handle: Callable[[TaskInstanceRecord | DagRunRecord], bool],
+    handle: Callable[[Row], bool],
 ) -> _Scan:
     # ``handle`` returns whether the row was new; the listing is ordered by end date, so it can stop
     # after a page once ``budget`` rows were listed and resume from the last end date.
@@ -205,40 +208,40 @@ def _scan(
     return scan
 
 
-def _new_task_instance(
-    plan: AirflowSensorPlan,
-    cursor: SensorCursor,
-    ti: TaskInstanceRecord,
-    result: PollResult,
-    now: datetime,
-    log: LogFn,
-) -> bool:
-    identity = task_instance_identity(ti)
-    if identity in cursor.seen or ti.dag_id not in plan.dag_ids:
-        return False
-    cursor.seen[identity] = ti.end_date or now
-    result.events.extend(_handle_safely(identity, log, lambda: _task_instance(plan, cursor, ti, log)))
-    return True
+@dataclass
+class _TickState:
+    """What every listing of one tick writes to: the cursor's seen identities and the events."""
 
+    plan: AirflowSensorPlan
+    cursor: SensorCursor
+    result: PollResult
+    now: datetime
+    log: LogFn
 
-def _new_unmapped_run(
-    plan: AirflowSensorPlan,
-    cursor: SensorCursor,
-    run: DagRunRecord,
-    result: PollResult,
-    now: datetime,
-    log: LogFn,
-) -> bool:
-    # A DAG without mappings: its finished run is the whole story (nothing in it was proxied).
-    identity = run_identity(run)
-    if identity in cursor.seen or run.dag_id not in plan.dag_ids:
-        return False
-    cursor.seen[identity] = run.end_date or now
-    cursor.open_runs.pop(run_key(run.dag_id, run.run_id), None)
-    result.events.extend(
-        _handle_safely(identity, log, lambda: dag_run_events(plan, run, dag_proxied=False, log=log))
-    )
-    return True
+    def handle_new(
+        self, row: TaskInstanceRecord | DagRunRecord, identity: str, events: Callable[[], list[AssetEvent]]
+    ) -> bool:
+        """Turn a row into events unless an earlier tick did (or its DAG is not peered); True if new."""
+        if identity in self.cursor.seen or row.dag_id not in self.plan.dag_ids:
+            return False
+        self.cursor.seen[identity] = row.end_date or self.now
+        self.result.events.extend(_handle_safely(identity, self.log, events))
+        return True
+
+    def task_instance(self, ti: TaskInstanceRecord) -> bool:
+        """A finished task instance of a DAG with mappings."""
+        return self.handle_new(
+            ti, task_instance_identity(ti), lambda: _task_instance(self.plan, self.cursor, ti, self.log)
+        )
+
+    def unmapped_run(self, run: DagRunRecord) -> bool:
+        """A finished run of a DAG without mappings: the run is the whole story (nothing in it was proxied)."""
+
+        def events() -> list[AssetEvent]:
+            self.cursor.open_runs.pop(run_key(run.dag_id, run.run_id), None)
+            return dag_run_events(self.plan, run, dag_proxied=False, log=self.log)
+
+        return self.handle_new(run, run_identity(run), events)
 
 
 def _task_instance(
