@@ -22,9 +22,11 @@ def _time(row: dict[str, Any] | None, requests: bool = True) -> str:
 def _catch_up(row: dict[str, Any] | None) -> str:
     if not row:
         return "–"
-    match = "= truth" if row["events_match_ground_truth"] else "**≠ truth**"
+    expected = sum(row["expected_events"].values())
+    match = "= truth" if row["events_match_ground_truth"] else f"**≠ truth ({expected})**"
+    ticks = f"{row['ticks']} tick" + ("s" if row["ticks"] != 1 else "")
     return (
-        f"{row['wall_s']:.0f} s, {row['requests']} req, {row['ticks']} ticks, "
+        f"{row['wall_s']:.0f} s, {row['requests']} req, {ticks}, "
         f"{sum(row['events'].values())} events {match}; {row['events_per_s']:.0f} ev/s end to end, "
         f"{row['events_per_s_sensor_only']:.0f} ev/s without Dagster's storage writes"
     )
