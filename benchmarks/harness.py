@@ -99,20 +99,33 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def catch_up_result(
-    *,
-    ticks: int,
-    requests_sent: int,
-    seconds: float,
-    events: dict[str, int],
+def catch_up(
+    defs: Definitions,
+    sensor_name: str,
+    instance: DagsterInstance,
+    cursor: str,
+    caught_up: Callable[[str], bool],
+    counter: RequestCounter,
     expected: dict[str, int],
-    timings: dict[str, float],
-) -> dict[str, Any]:
-    """Scenario 3's numbers, the same for both packages: events against ground truth and throughput."""
+    max_ticks: int = 1000,
+) -> tuple[dict[str, Any], str]:
+    """Scenario 3, the same for both packages: tick from ``cursor`` until ``caught_up(cursor)``, storing
+    the events; returns the numbers (events stored against the ground truth, throughput) and the cursor."""
+    ticks = 0
+    timings: dict[str, float] = {}
+    before = counter.count
+    started = time.perf_counter()
+    while ticks < max_ticks:
+        cursor = tick(defs, sensor_name, instance, cursor, timings).cursor
+        ticks += 1
+        if caught_up(cursor):
+            break
+    seconds = time.perf_counter() - started
+    events = count_events(instance)
     stored = sum(events.values())
-    return {
+    result = {
         "ticks": ticks,
-        "requests": requests_sent,
+        "requests": counter.count - before,
         "wall_s": round(seconds, 2),
         "events": events,
         "expected_events": expected,
@@ -122,3 +135,4 @@ def catch_up_result(
         "events_per_s_sensor_only": round(stored / max(timings.get("evaluate_s", 0.0), 1e-9), 1),
         "events_per_s": round(stored / seconds, 1),
     }
+    return result, cursor

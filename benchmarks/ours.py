@@ -29,8 +29,7 @@ from airlift_components.core import (
 from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME
 from benchmarks.harness import (
     RequestCounter,
-    catch_up_result,
-    count_events,
+    catch_up,
     measure,
     peak_rss_mb,
     resolve,
@@ -39,7 +38,6 @@ from benchmarks.harness import (
 )
 
 NAME = "bench"
-MAX_TICKS = 1000
 LATENCY_DAG = "bench_latency"
 LATENCY_ASSET = AssetKey("bench_latency_out")
 
@@ -123,30 +121,8 @@ def scenario_catch_up(
     """3. Tick from the start of the history until caught up; events stored vs Airflow's database."""
     start = datetime.fromisoformat(truth["history_start"]) - timedelta(minutes=10)
     now = datetime.now(timezone.utc)
-    cursor: str | None = SensorCursor.initial(now, now - start).serialize()
-    ticks = 0
-    timings: dict[str, float] = {}
-    before = counter.count
-    started = time.perf_counter()
-    while ticks < MAX_TICKS:
-        cursor = tick(defs, sensor_name(NAME), instance, cursor, timings).cursor
-        ticks += 1
-        if caught_up(cursor):
-            break
-    seconds = time.perf_counter() - started
-    events = count_events(instance)
-    expected = expected_events(truth)
-    return (
-        catch_up_result(
-            ticks=ticks,
-            requests_sent=counter.count - before,
-            seconds=seconds,
-            events=events,
-            expected=expected,
-            timings=timings,
-        ),
-        cursor or "",
-    )
+    cursor = SensorCursor.initial(now, now - start).serialize()
+    return catch_up(defs, sensor_name(NAME), instance, cursor, caught_up, counter, expected_events(truth))
 
 
 def scenario_idle_tick(

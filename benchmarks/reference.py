@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,8 +32,7 @@ from dagster_airlift.core.sensor.sensor_builder import AirflowPollingSensorCurso
 
 from benchmarks.harness import (
     RequestCounter,
-    catch_up_result,
-    count_events,
+    catch_up,
     measure,
     peak_rss_mb,
     resolve,
@@ -44,7 +42,6 @@ from benchmarks.harness import (
 
 NAME = "bench"
 SENSOR = f"{NAME}__airflow_dag_status_sensor"
-MAX_TICKS = 1000
 USERNAME = PASSWORD = "admin"
 
 
@@ -97,36 +94,17 @@ def cached_load(url: str, truth: dict[str, Any], counter: RequestCounter, repeat
     return summary([s[1] for s in samples], [s[2] for s in samples])
 
 
-def catch_up(
+def scenario_catch_up(
     truth: dict[str, Any], counter: RequestCounter, instance: DagsterInstance, defs: Definitions
 ) -> tuple[dict[str, Any], str]:
     """3. Tick from the start of the history until a tick completes its range."""
     start = datetime.fromisoformat(truth["history_start"]) - timedelta(minutes=10)
-    cursor: str | None = serialize_value(AirflowPollingSensorCursor(end_date_gte=start.timestamp()))
-    ticks = 0
-    timings: dict[str, float] = {}
-    before = counter.count
-    started = time.perf_counter()
-    while ticks < MAX_TICKS:
-        cursor = tick(defs, SENSOR, instance, cursor, timings).cursor
-        ticks += 1
-        parsed = deserialize_value(cursor, AirflowPollingSensorCursor)
-        if parsed.end_date_lte is None:
-            break
-    seconds = time.perf_counter() - started
-    events = count_events(instance)
-    expected = expected_events(truth)
-    return (
-        catch_up_result(
-            ticks=ticks,
-            requests_sent=counter.count - before,
-            seconds=seconds,
-            events=events,
-            expected=expected,
-            timings=timings,
-        ),
-        cursor or "",
-    )
+    cursor = serialize_value(AirflowPollingSensorCursor(end_date_gte=start.timestamp()))
+
+    def caught_up(text: str) -> bool:
+        return deserialize_value(text, AirflowPollingSensorCursor).end_date_lte is None
+
+    return catch_up(defs, SENSOR, instance, cursor, caught_up, counter, expected_events(truth))
 
 
 def idle_tick(
@@ -162,7 +140,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "dagster_home").mkdir()
         with DagsterInstance.local_temp(str(Path(tmp) / "dagster_home")) as instance:
-            result["catch_up"], cursor = catch_up(truth, counter, instance, defs)
+            result["catch_up"], cursor = scenario_catch_up(truth, counter, instance, defs)
             result["peak_rss_mb_scenarios_1_3"] = peak_rss_mb()
             result["idle_tick"] = idle_tick(defs, instance, cursor, counter, args.repeats)
     Path(args.out).write_text(json.dumps(result, indent=2))

@@ -126,53 +126,50 @@ def poll_airflow(
         cursor.watermark = now
         return result
 
-    # 1. Task instances of the DAGs with mappings; finished runs of the DAGs without (peered only).
+    # 1. Task instances of the DAGs with mappings; 2. finished runs of the DAGs without (peered only).
     if cursor.scan_upper is not None and cursor.scan_position is not None:
         low, high = cursor.scan_position, cursor.scan_upper
     else:
         low, high = cursor.watermark - settings.overlap, now
-    bounded = client.api_version == "v2"  # only v2 orders the task listing by end date, so only v2 resumes
-    budget = settings.max_task_instances_per_tick
-    task_dag_ids = sorted(plan.task_instance_dag_ids)
-    run_only_dag_ids = sorted(plan.dag_ids - plan.task_instance_dag_ids)
-    task_scan, run_scan = _Scan(), _Scan()
+    # Only v2 orders the task listing by end date, so only v2 can stop at the budget and resume.
+    budget = settings.max_task_instances_per_tick if client.api_version == "v2" else None
+    task_dag_ids = plan.task_instance_dag_ids
     state = _TickState(plan, cursor, result, now, log)
+    task_scan, run_scan = _Scan(), _Scan()
     if task_dag_ids:
         ti_pages = client.iter_task_instance_pages(
-            dag_ids=task_dag_ids, end_date_gte=low, end_date_lte=high, states=sorted(TERMINAL_TI_STATES)
+            dag_ids=sorted(task_dag_ids),
+            end_date_gte=low,
+            end_date_lte=high,
+            states=sorted(TERMINAL_TI_STATES),
         )
-        task_scan = _scan(
-            ti_pages,
-            budget if bounded else None,
-            state.task_instance,
-        )
-    if run_only_dag_ids:
+        task_scan = _scan(ti_pages, budget, state.task_instance)
+    if plan.dag_ids - task_dag_ids:
         run_pages = client.iter_dag_run_pages(
-            dag_ids=run_only_dag_ids, states=list(FINISHED_RUN_STATES), end_date_gte=low, end_date_lte=high
+            dag_ids=sorted(plan.dag_ids - task_dag_ids),
+            states=list(FINISHED_RUN_STATES),
+            end_date_gte=low,
+            end_date_lte=high,
         )
-        run_scan = _scan(
-            run_pages,
-            budget if bounded else None,
-            state.unmapped_run,
-        )
+        run_scan = _scan(run_pages, budget, state.unmapped_run)
+    # Both listings resume from the earlier stop; rows between it and the later stop repeat and are skipped.
     stopped = [scan.reached or low for scan in (task_scan, run_scan) if not scan.complete]
     result.complete = not stopped
+    scanned_to = min(stopped, default=high)
     if result.complete:
         cursor.watermark = high
         cursor.scan_upper = cursor.scan_position = None
     else:
-        # Both listings resume from the earlier stop; rows between it and the later stop repeat and are skipped.
-        cursor.scan_upper, cursor.scan_position = high, min(stopped)
-        log(f"Stopped after {budget} rows (budget); the next tick continues from {min(stopped)}.")
+        cursor.scan_upper, cursor.scan_position = high, scanned_to
+        log(f"Stopped after {budget} rows (budget); the next tick continues from {scanned_to}.")
 
-    # 2. Roll-ups of mapped tasks (before runs: a run's events come after its tasks' events).
+    # 3. Roll-ups of mapped tasks (before runs: a run's events come after its tasks' events).
     if cursor.pending_rollups:
         result.events.extend(_rollups(client, plan, cursor, log))
 
-    # 3. DAG runs, only when something could have finished.
+    # 4. Runs of mapped DAGs, only when something could have finished.
     if task_scan.new_rows or cursor.open_runs:
-        runs_high = high if result.complete else min(stopped)
-        result.events.extend(_finished_runs(client, plan, cursor, low, runs_high, now, settings, log))
+        result.events.extend(_finished_runs(client, plan, cursor, low, scanned_to, now, settings, log))
 
     cursor.prune(settings.overlap)
     return result
