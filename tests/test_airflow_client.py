@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -87,6 +88,31 @@ def test_trigger_wait_and_batch_queries_across_dags(any_airflow: LocalAirflow) -
     assert states[("always_fails", "ok")] == "success"
     assert states[("always_fails", "boom")] == "failed"
     assert all(t.try_number >= 1 for t in tis)
+
+
+def test_waiting_on_a_run_dated_in_the_future_says_why_it_never_starts(any_airflow: LocalAirflow) -> None:
+    # Airflow's scheduler leaves a run alone until its logical date has come; a bare "still queued"
+    # after minutes of waiting would send a user hunting for a broken scheduler.
+    client = make_client(any_airflow)
+    tomorrow = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=1)
+    run = client.trigger_dag_run("simple_chain", logical_date=tomorrow)
+    try:
+        with pytest.raises(TimeoutError) as caught:
+            client.wait_for_dag_run(run.dag_id, run.run_id, timeout=1, poll_interval=0.5)
+        message = str(caught.value)
+        assert f"simple_chain/{run.run_id}" in message
+        assert "not due until" in message and "in the future" in message
+        assert tomorrow.strftime("%Y-%m-%dT%H:%M:%S") in message
+    finally:  # a run left waiting for tomorrow must not hold a slot for other tests
+        path = f"/api/{client.api_version}/dags/simple_chain/dagRuns/{quote(run.run_id, safe='')}"
+        client.request("PATCH", path, json={"state": "failed"})  # Airflow 3 deletes no running run
+        client.request("DELETE", path)
+    # A run that is due gets no such hint: the message would mislead.
+    now_run = client.trigger_dag_run("simple_chain")
+    with pytest.raises(TimeoutError) as caught:
+        client.wait_for_dag_run(now_run.dag_id, now_run.run_id, timeout=0, poll_interval=0.1)
+    assert "not due until" not in str(caught.value)
+    assert client.wait_for_dag_run(now_run.dag_id, now_run.run_id, timeout=240).state == "success"
 
 
 def test_variables_round_trip(any_airflow: LocalAirflow) -> None:

@@ -65,6 +65,18 @@ def _iso(value: datetime | str | None) -> str | None:
     return value.isoformat()
 
 
+def _future_run_hint(run: DagRunRecord) -> str:
+    """Why a run may never start: Airflow's scheduler leaves runs whose time is still ahead alone."""
+    dates = [date for date in (run.logical_date, run.run_after) if date is not None]
+    when = max(dates, default=None)
+    if when is None or when <= datetime.now(timezone.utc):
+        return ""
+    return (
+        f"; it is not due until {when.isoformat()} (its logical date is in the future, and Airflow's"
+        " scheduler starts no task of a run before then)"
+    )
+
+
 class AirflowClient:
     """A client for one Airflow instance.
 
@@ -632,6 +644,7 @@ class AirflowClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(
                     f"DAG run {dag_id}/{run_id} on {self.webserver_url} still {run.state!r} after {timeout:.0f}s"
+                    + _future_run_hint(run)
                 )
             time.sleep(poll_interval)
 
