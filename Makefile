@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 AF2_VENV := .venv-airflow2
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+# Compiled bytecode: this machine sets PYTHONDONTWRITEBYTECODE, so otherwise every process compiles Dagster.
+UV_INSTALL = $(UV) pip install --quiet --compile-bytecode --python
 STAGE ?= migrate
 DEMO_ONCE ?=
 DEMO_ARGS ?=
@@ -21,18 +23,18 @@ uv:
 
 $(VENV)/.installed: pyproject.toml | uv
 	@test -x $(VENV)/bin/python || $(UV) venv --quiet --python 3.11 $(VENV)
-	$(UV) pip install --quiet --compile-bytecode --python $(VENV)/bin/python -e '.[dev]'
+	$(UV_INSTALL) $(VENV)/bin/python -e '.[dev]'
 	@touch $@
 
 $(AF2_VENV)/.installed: pyproject.toml | uv
 	@test -x $(AF2_VENV)/bin/python || $(UV) venv --quiet --python 3.11 $(AF2_VENV)
-	$(UV) pip install --quiet --compile-bytecode --python $(AF2_VENV)/bin/python 'apache-airflow==2.11.*' -e '.[in-airflow]'
+	$(UV_INSTALL) $(AF2_VENV)/bin/python 'apache-airflow==2.11.*' -e '.[in-airflow]'
 	@touch $@
 
 # dagster-airlift, the reference the benchmarks compare against: its own venv, never a dependency of ours.
 $(BENCH_REF_VENV)/.installed: | uv
 	@test -x $(BENCH_REF_VENV)/bin/python || $(UV) venv --quiet --python 3.11 $(BENCH_REF_VENV)
-	$(UV) pip install --quiet --compile-bytecode --python $(BENCH_REF_VENV)/bin/python 'dagster-airlift[core]==0.29.27'
+	$(UV_INSTALL) $(BENCH_REF_VENV)/bin/python 'dagster-airlift[core]==0.29.27'
 	@touch $@
 
 install: $(VENV)/.installed

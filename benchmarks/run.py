@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -122,8 +123,6 @@ def proxied_overhead(work: Path) -> dict[str, Any]:
     out = work / "proxy_overhead.json"
     command = [str(VENVS[3] / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     command += ["tests/in_airflow/test_proxy_overhead.py"]
-    import os
-
     env = {**os.environ, "AIRLIFT_BENCH_OUT": str(out), "AIRLIFT_BENCH_PROXY_RUNS": "10"}
     return run_json(command, out, env=env, timeout=3600)
 
