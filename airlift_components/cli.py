@@ -138,11 +138,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "proxy" and args.proxy_command == "scaffold":
         return _proxy_scaffold(args)
-    if args.command == "status":
-        return _status(args)
-    if args.command == "import-history":
-        return _import_history(args)
-    raise AssertionError(f"unhandled command {args}")  # argparse rejects unknown commands first
+    command = {"status": _status, "import-history": _import_history}[args.command]
+    try:
+        return command(args)
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("dagster"):
+            raise
+        # The Airflow-side install ([in-airflow]) has no dagster; these commands run on the Dagster side.
+        print(
+            f"airlift-components {args.command} needs the Dagster side installed here "
+            f"(module {exc.name!r} is missing): pip install 'airlift-components[core]'",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":
