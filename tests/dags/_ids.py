@@ -13,7 +13,7 @@ CORE_DAG_IDS = [
     "core_quick_then_slow",
 ]
 # tests/dags/status_dags.py (tests/core/test_status_and_history.py)
-STATUS_DAG_IDS = ["status_groups"]
+STATUS_DAG_IDS = ["status_groups", "status_proxied"]
 # tests/dags/badinput_dags.py (tests/bad_inputs)
 BADINPUT_DAG_IDS = [
     "badinput.dotted-dag",
