@@ -26,7 +26,7 @@ BADINPUT_DAG_IDS = [
     "badinput_paused",
 ]
 # tests/dags/assets_dags.py (tests/core/test_airflow_assets.py)
-ASSETS_DAG_IDS = ["assets_producer", "assets_consumer", "assets_cyclic"]
+ASSETS_DAG_IDS = ["assets_producer", "assets_consumer", "assets_cyclic", "assets_described"]
 ALL_DAG_IDS = [
     "simple_chain",
     "always_fails",
