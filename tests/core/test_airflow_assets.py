@@ -2,7 +2,8 @@
 
 The DAGs are in tests/dags/assets_dags.py: ``assets_producer`` writes ``s3://airlift-test/orders.csv``
 (and a scratch file), ``assets_consumer`` is scheduled on the orders asset, ``assets_cyclic`` consumes
-what it produces.
+what it produces, ``assets_described`` writes an asset with a name, a group and extra (setting extra on
+its event) and, from a mapped task, ``gs://airlift-test/parts`` (one event per map index).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from dagster import (
@@ -31,6 +33,7 @@ from airlift_components.core import (
     build_defs_from_airflow_instance,
     build_defs_from_snapshot,
     dag_asset_key,
+    fetch_snapshot,
 )
 from airlift_components.core.airflow_assets import (
     AirflowAssetsModel,
@@ -239,3 +242,79 @@ def test_asset_event_sensor_fails_the_tick_and_keeps_its_cursor_when_airflow_is_
         with pytest.raises(Exception, match="cursor did not move"):
             sensor.evaluate_tick(context)
         assert context.cursor == "unchanged"
+
+
+DESCRIBED = "gs://airlift-test/events.parquet"
+PARTS = "gs://airlift-test/parts"
+
+
+def test_airflow3_asset_spec_carries_the_asset_name_group_and_extra(airflow3: LocalAirflow) -> None:
+    specs = specs_by_key(peer(airflow3, uri_patterns=("gs://*",)))
+    meta = specs[airflow_asset_key(NAME, DESCRIBED)].metadata  # type: ignore[attr-defined]
+    assert meta["URI"].value == DESCRIBED
+    assert meta["Name"].value == "airlift_test_events"
+    assert meta["Group"].value == "airlift_tests"
+    assert meta["Extra"].value == {"owner": "data-team"}
+    assert meta["Producing tasks"].value == "assets_described.write_events"
+    # An asset whose name is its URI (Airflow's default) shows no separate name.
+    assert "Name" not in specs[airflow_asset_key(NAME, PARTS)].metadata  # type: ignore[attr-defined]
+
+
+def test_asset_events_created_after_the_snapshot_are_skipped_with_a_log_line_until_it_is_refreshed(
+    airflow3: LocalAirflow, capfd: pytest.CaptureFixture[str]
+) -> None:
+    settings = AirflowAssetsSettings(enabled=True, uri_patterns=("gs://*",))
+    instance = instance_for(airflow3, NAME)
+    fresh = fetch_snapshot(instance, include_airflow_assets=True)
+    # The same Airflow as it was before the DAG declaring PARTS was deployed: the asset is not in it.
+    assert {asset.uri for asset in fresh.airflow_assets or ()} >= {DESCRIBED, PARTS}
+    before = fresh.model_copy(
+        update={"airflow_assets": tuple(a for a in fresh.airflow_assets or () if a.uri != PARTS)}
+    )
+    stale_defs = build_defs_from_snapshot(before, airflow_instance=instance, airflow_assets=settings)
+    assert airflow_asset_key(NAME, PARTS) not in specs_by_key(stale_defs)
+    cursor = AssetEventCursor(watermark=utcnow() - timedelta(seconds=1)).model_dump_json()
+    client = make_client(airflow3)
+    run = run_and_wait(client, "assets_described")
+    assert run.state == "success"
+
+    def ours(events: list) -> list:
+        return [e for e in events if getattr(e.metadata.get("Airflow run id"), "value", None) == run.run_id]
+
+    with DagsterInstance.ephemeral() as dagster_instance:
+        capfd.readouterr()
+        events, cursor = tick(stale_defs, dagster_instance, cursor)
+        (described,) = ours(events)  # the known asset's event is materialized; PARTS has none
+        assert described.asset_key == airflow_asset_key(NAME, DESCRIBED)
+        assert described.metadata["Extra"].value == {"rows": 3}
+        assert described.metadata["Source"].value == "assets_described.write_events"
+        assert described.metadata["Airflow run"].value == (
+            f"{airflow3.url}/dags/assets_described/runs/{quote(run.run_id, safe='')}"
+        )
+        assert "Map index" not in described.metadata  # an unmapped task
+        # The sensor's log (Dagster's logger writes to stderr; the daemon keeps it with the tick).
+        logged = capfd.readouterr().err.splitlines()
+        skipped = [line for line in logged if f"{PARTS} is not in the snapshot" in line]
+        assert len(skipped) == 2, skipped  # one line per event (two map indexes)
+        assert all("INFO - Skipped asset event " in line for line in skipped)
+        assert AssetEventCursor.parse(cursor).watermark > utcnow() - timedelta(minutes=5)  # type: ignore[union-attr]
+
+        # After the refresh, the asset is known: the next run's events are materialized, one per map index.
+        fresh_defs = build_defs_from_snapshot(
+            fetch_snapshot(instance, include_airflow_assets=True),
+            airflow_instance=instance,
+            airflow_assets=settings,
+        )
+        second = run_and_wait(client, "assets_described")
+        assert second.state == "success"
+        events, _ = tick(fresh_defs, dagster_instance, cursor)
+        parts = [
+            e
+            for e in events
+            if e.asset_key == airflow_asset_key(NAME, PARTS)
+            and e.metadata["Airflow run id"].value == second.run_id
+        ]
+        assert sorted(e.metadata["Map index"].value for e in parts) == [0, 1]
+        assert all(e.metadata["Source"].value == "assets_described.write_parts" for e in parts)
+        # The events skipped before the refresh are not replayed: each event id is handled once.
+        assert not [e for e in ours(events) if e.asset_key == airflow_asset_key(NAME, PARTS)]

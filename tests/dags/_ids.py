@@ -13,7 +13,7 @@ CORE_DAG_IDS = [
     "core_quick_then_slow",
 ]
 # tests/dags/status_dags.py (tests/core/test_status_and_history.py)
-STATUS_DAG_IDS = ["status_groups"]
+STATUS_DAG_IDS = ["status_groups", "status_proxied"]
 # tests/dags/badinput_dags.py (tests/bad_inputs)
 BADINPUT_DAG_IDS = [
     "badinput.dotted-dag",
@@ -26,7 +26,7 @@ BADINPUT_DAG_IDS = [
     "badinput_paused",
 ]
 # tests/dags/assets_dags.py (tests/core/test_airflow_assets.py)
-ASSETS_DAG_IDS = ["assets_producer", "assets_consumer", "assets_cyclic"]
+ASSETS_DAG_IDS = ["assets_producer", "assets_consumer", "assets_cyclic", "assets_described"]
 ALL_DAG_IDS = [
     "simple_chain",
     "always_fails",
