@@ -428,7 +428,16 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
         state_path.write_text(snapshot.model_dump_json())
 
     def build_defs_from_state(self, context: ComponentLoadContext, state_path: Path | None) -> dg.Definitions:
-        """Definitions from the cached snapshot; no HTTP request."""
+        """Definitions from the cached snapshot; no HTTP request. Config errors name the `defs.yaml`."""
+        try:
+            return self._build_defs_from_state(context, state_path)
+        except ValueError as exc:
+            # dagster names the file only for schema errors; ours (mappings, sensor, ...) name it here.
+            raise type(exc)(f"{_defs_file(context)}: {exc}") from None
+
+    def _build_defs_from_state(
+        self, context: ComponentLoadContext, state_path: Path | None
+    ) -> dg.Definitions:
         resource = self.build_resource()
         inline, external = self.mapped_definitions()
         if state_path is None or not state_path.exists():
@@ -456,6 +465,15 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
             airflow_assets=self.airflow_assets_settings(),
             **self.sensor_kwargs(),  # type: ignore[arg-type]
         )
+
+
+def _defs_file(context: ComponentLoadContext) -> str:
+    """The component's `defs.yaml`, relative to the project root when it is inside it."""
+    path = context.path / "defs.yaml" if context.path.is_dir() else context.path
+    try:
+        return str(path.relative_to(context.project_root))
+    except ValueError:
+        return str(path)
 
 
 class _ResourceBackedAuth(AirflowAuthBackend):
