@@ -489,7 +489,11 @@ class _ResourceBackedAuth(AirflowAuthBackend):
         return self._backend
 
     def get_webserver_url(self) -> str:
-        return self._resource.webserver_url
+        url = self._resource.webserver_url
+        if isinstance(url, str) and url.startswith(("http://", "https://")):
+            return url
+        # MWAA without `webserver_url`: the config holds `mwaa://<env>`; the backend asks AWS for the host.
+        return self._inner().get_webserver_url()
 
     def get_session(self) -> requests.Session:
         return self._inner().get_session()
