@@ -213,6 +213,10 @@ class MwaaLoginProxy:
 
     def __init__(self, airflow: LocalAirflow, mwaa: FakeMwaaApi) -> None:
         proxy = self
+        self.jwts: list[str] = []  # the JWTs handed out, in order
+        # Set to an expired JWT: the next forwarded request carries it instead, so the real Airflow answers 401
+        # as it does once the session's JWT is no longer accepted.
+        self.expire_next_request: str | None = None
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
@@ -227,8 +231,10 @@ class MwaaLoginProxy:
                         self.end_headers()
                         return
                     proxy.used.add(token)
+                    jwt = real_jwt(airflow)
+                    proxy.jwts.append(jwt)
                     self.send_response(302)
-                    self.send_header("Set-Cookie", f"_token={real_jwt(airflow)}; Path=/")
+                    self.send_header("Set-Cookie", f"_token={jwt}; Path=/")
                     self.send_header("Location", "/")
                     self.end_headers()
                     return
@@ -241,6 +247,9 @@ class MwaaLoginProxy:
                 headers = {
                     k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")
                 }
+                if proxy.expire_next_request and "Authorization" in headers:
+                    headers["Authorization"] = f"Bearer {proxy.expire_next_request}"
+                    proxy.expire_next_request = None
                 answer = requests.request(
                     method, airflow.url + self.path, data=body, headers=headers, timeout=30
                 )
@@ -277,3 +286,36 @@ def test_mwaa_airflow3_backend_exchanges_the_login_token_for_a_jwt(
     assert client.api_version == "v2"
     assert client.get_dag("simple_chain").dag_id == "simple_chain"
     assert len(proxy.used) == 1 and backend.token_fetches == 1
+
+
+def test_mwaa_airflow3_backend_renews_the_jwt_before_it_expires_without_a_401(
+    mwaa_login_proxy: tuple[MwaaLoginProxy, FakeMwaaApi],
+) -> None:
+    proxy, mwaa = mwaa_login_proxy
+    backend = MwaaAirflow3AuthBackend(mwaa_client=mwaa, env_name="prod", webserver_url=proxy.url)
+    client = AirflowClient(backend)
+    assert client.get_dag("simple_chain").dag_id == "simple_chain"
+    assert backend.token_fetches == 1
+    first = proxy.jwts[0]
+    time.sleep(max(0.0, jwt_exp(first) - time.time() + 1.0))  # until the first JWT has expired
+    before = client.request_count
+    assert client.get_dag("simple_chain").dag_id == "simple_chain"
+    assert backend.token_fetches == 2 and len(proxy.used) == 2 and len(mwaa.issued) == 2
+    assert proxy.jwts[1] != first
+    assert client.request_count - before == 1  # renewed up front: no refused request, no retry
+
+
+def test_mwaa_airflow3_backend_logs_in_again_when_airflow_answers_401(
+    mwaa_login_proxy: tuple[MwaaLoginProxy, FakeMwaaApi], expired_jwt: str
+) -> None:
+    proxy, mwaa = mwaa_login_proxy
+    backend = MwaaAirflow3AuthBackend(mwaa_client=mwaa, env_name="prod", webserver_url=proxy.url)
+    client = AirflowClient(backend)
+    assert client.get_dag("simple_chain").dag_id == "simple_chain"
+    assert backend.token_fetches == 1
+    proxy.expire_next_request = expired_jwt  # Airflow no longer accepts the session: it answers 401
+    before = client.request_count
+    assert client.get_dag("simple_chain").dag_id == "simple_chain"
+    assert proxy.expire_next_request is None  # the refused request did reach Airflow
+    assert backend.token_fetches == 2 and len(proxy.used) == 2 and len(mwaa.issued) == 2
+    assert client.request_count - before == 2  # the refused request and its retry with the new JWT

@@ -428,7 +428,16 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
         state_path.write_text(snapshot.model_dump_json())
 
     def build_defs_from_state(self, context: ComponentLoadContext, state_path: Path | None) -> dg.Definitions:
-        """Definitions from the cached snapshot; no HTTP request."""
+        """Definitions from the cached snapshot; no HTTP request. Config errors name the `defs.yaml`."""
+        try:
+            return self._build_defs_from_state(context, state_path)
+        except ValueError as exc:
+            # dagster names the file only for schema errors; ours (mappings, sensor, ...) name it here.
+            raise type(exc)(f"{_defs_file(context)}: {exc}") from None
+
+    def _build_defs_from_state(
+        self, context: ComponentLoadContext, state_path: Path | None
+    ) -> dg.Definitions:
         resource = self.build_resource()
         inline, external = self.mapped_definitions()
         if state_path is None or not state_path.exists():
@@ -458,6 +467,15 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
         )
 
 
+def _defs_file(context: ComponentLoadContext) -> str:
+    """The component's `defs.yaml`, relative to the project root when it is inside it."""
+    path = context.path / "defs.yaml" if context.path.is_dir() else context.path
+    try:
+        return str(path.relative_to(context.project_root))
+    except ValueError:
+        return str(path)
+
+
 class _ResourceBackedAuth(AirflowAuthBackend):
     """Auth for the sensor, built from the resource's env vars when first used (not at load time)."""
 
@@ -471,7 +489,11 @@ class _ResourceBackedAuth(AirflowAuthBackend):
         return self._backend
 
     def get_webserver_url(self) -> str:
-        return self._resource.webserver_url
+        url = self._resource.webserver_url
+        if isinstance(url, str) and url.startswith(("http://", "https://")):
+            return url
+        # MWAA without `webserver_url`: the config holds `mwaa://<env>`; the backend asks AWS for the host.
+        return self._inner().get_webserver_url()
 
     def get_session(self) -> requests.Session:
         return self._inner().get_session()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import textwrap
 from pathlib import Path
@@ -89,6 +90,39 @@ def dg_project(tmp_path: Path) -> Path:
     return make_dg_project(tmp_path / "project")
 
 
+# Optional fields the scaffolded defs.yaml documents as commented examples.
+DOCUMENTED_OPTIONS = [
+    "api_version: auto",
+    "verify_ssl: true",
+    "filter:",
+    "dag_id_patterns:",
+    "tags:",
+    "tags_match: any",
+    "include_paused: true",
+    "sensor:",
+    "minimum_interval_seconds: 30",
+    "default_status: running",
+    "lookback_seconds: 86400",
+    "partitions:",
+    "defs_state:",
+    "refresh_if_dev: true",
+]
+
+
+def uncomment_options(text: str) -> str:
+    """The scaffolded YAML with its commented examples switched on (the empty `mappings: []` dropped)."""
+    lines = []
+    for line in text.splitlines():
+        stripped = line.lstrip(" ")
+        indent = line[: len(line) - len(stripped)]
+        if stripped == "[]":
+            continue
+        if indent and stripped.startswith("# "):
+            line = indent + stripped[2:]
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
 def test_scaffold_by_short_name_writes_commented_yaml_and_env_list(
     dg_project: Path, airflow3: LocalAirflow
 ) -> None:
@@ -108,9 +142,25 @@ def test_scaffold_by_short_name_writes_commented_yaml_and_env_list(
     assert "type: airlift_components.AirflowInstanceComponent" in text
     assert f"webserver_url: {airflow3.url}" in text
     assert "password_env: AIRFLOW_PROD_PASSWORD" in text
-    assert "# " in text  # commented
+    # The comments that matter: the secret is a variable's NAME, the env vars are listed next to the file,
+    # and every optional section is documented by a commented example that is itself valid config.
+    assert "password_env: AIRFLOW_PROD_PASSWORD   # the variable's NAME" in text
+    assert "see requirements.env next to this file" in text
+    for documented in DOCUMENTED_OPTIONS:
+        assert re.search(rf"^ +# +{re.escape(documented)}", text, re.M), (
+            f"{documented!r} not documented:\n{text}"
+        )
+    uncommented = AirflowInstanceComponent.resolve_from_dict(
+        yaml.safe_load(uncomment_options(text))["attributes"]
+    )
+    assert uncommented.filter is not None and uncommented.filter.tags_match == "any"
+    assert uncommented.sensor is not None and uncommented.sensor.default_status == "running"
+    assert uncommented.partitions is not None and uncommented.partitions.type == "daily"
+    assert uncommented.mappings[0].task_mappings[1].assets[0].by_key == "customers"
+    assert uncommented.defs_state.refresh_if_dev is True  # type: ignore[union-attr]
     env_file = defs_yaml(dg_project, "prod_airflow").parent / "requirements.env"
-    assert "AIRFLOW_PROD_PASSWORD=" in env_file.read_text()
+    env_lines = env_file.read_text().splitlines()
+    assert env_lines[0].startswith("# ") and env_lines[1:] == ["AIRFLOW_PROD_PASSWORD="]
 
     # Loads as written once the env var is set; the cached snapshot holds the test Airflow's DAGs.
     check = run_dg(dg_project, "check", "defs", env={"AIRFLOW_PROD_PASSWORD": "admin"})
@@ -186,7 +236,7 @@ def test_dg_check_defs_names_file_and_field_of_bad_yaml(dg_project: Path, case: 
     result = run_dg(dg_project, "check", "defs", env={"T": "token-value"})
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
-    assert "bad/defs.yaml" in output or "bad" in output
+    assert "defs/bad/defs.yaml" in output, f"the file is not named in:\n{output[-3000:]}"
     for word in words:
         assert word in output, f"{word!r} missing from:\n{output[-3000:]}"
 
@@ -220,6 +270,7 @@ def test_mapping_to_missing_task_fails_naming_it(dg_project: Path, airflow3: Loc
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "no_such_task" in output and "simple_chain" in output
+    assert "defs/prod/defs.yaml" in output, f"the file is not named in:\n{output[-3000:]}"
 
 
 def _component(airflow: LocalAirflow, name: str = "prod", **extra: object) -> AirflowInstanceComponent:

@@ -27,6 +27,8 @@ BADINPUT_DAG_IDS = [
 ]
 # tests/dags/assets_dags.py (tests/core/test_airflow_assets.py)
 ASSETS_DAG_IDS = ["assets_producer", "assets_consumer", "assets_cyclic", "assets_described"]
+# tests/dags/component_dags.py (tests/component: filter.include_paused)
+COMPONENT_DAG_IDS = ["component_filter_paused", "component_filter_active"]
 ALL_DAG_IDS = [
     "simple_chain",
     "always_fails",
@@ -35,4 +37,5 @@ ALL_DAG_IDS = [
     *STATUS_DAG_IDS,
     *BADINPUT_DAG_IDS,
     *ASSETS_DAG_IDS,
+    *COMPONENT_DAG_IDS,
 ]

@@ -191,6 +191,15 @@ def test_secret_password_appears_nowhere_in_logs_errors_events_ui_or_files(
     texts["log records"] = caplog.text + "\n".join(str(r.__dict__) for r in caplog.records)
     out, err = capfd.readouterr()
     texts["stdout/stderr"] = out + err
-    assert any(name.startswith("file project/defs") for name in texts) and "wrong password" in "".join(texts)
+    assert any(name.startswith("file project/defs") for name in texts)
+    # The error paths really ran and failed for the reason their label says (the captured texts, not labels).
+    for label in (
+        "error: wrong password",
+        "error: component wrong password",
+        "error: sensor tick wrong password",
+    ):
+        assert "AirflowAuthenticationError" in texts[label], f"{label}: {texts[label][-2000:]}"
+        assert f"Airflow rejected the username {SECRET_USERNAME!r}" in texts[label], texts[label][-2000:]
+    assert "AirflowUnavailableError" in texts["error: airflow down"], texts["error: airflow down"][-2000:]
     leaks = sorted(name for name, text in texts.items() if SECRET_PASSWORD in text)
     assert leaks == [], f"the secret password appears in: {leaks}"
