@@ -59,8 +59,13 @@ class AirflowAuthBackend:
     def authenticate(self, session: requests.Session, api_version: str, timeout: float, verify: Any) -> None:
         """Called once per session after the API dialect (``"v1"`` or ``"v2"``) is known."""
 
+    #: Ask for :meth:`refresh` on HTTP 403 too: Airflow 2's session (cookie) auth answers 403, not 401,
+    #: once the session is gone. Off by default, because a 403 usually means "not permitted".
+    refreshes_on_forbidden: bool = False
+
     def refresh(self, session: requests.Session, api_version: str, timeout: float, verify: Any) -> bool:
-        """Called when Airflow answers 401. Return True if the credentials were renewed and a retry makes sense."""
+        """Called when Airflow answers 401 (and 403, with :attr:`refreshes_on_forbidden`). Return True if the
+        credentials were renewed and one retry makes sense."""
         return False
 
     def before_request(
@@ -212,14 +217,16 @@ class TokenAuthBackend(AirflowAuthBackend):
 class MwaaSessionAuthBackend(AirflowAuthBackend):
     """Amazon MWAA: a web login token from boto3, exchanged for a session at ``/aws_mwaa/login``.
 
-    Needs the ``mwaa`` extra (boto3). The login is repeated when Airflow answers 401 (the MWAA session
-    expired).
+    Needs the ``mwaa`` extra (boto3). The login is repeated once when Airflow answers 401 or 403 (an expired
+    session gets a 403 from Airflow 2).
 
     Example::
 
         import boto3
         MwaaSessionAuthBackend(mwaa_client=boto3.client("mwaa"), env_name="my-environment")
     """
+
+    refreshes_on_forbidden = True
 
     def __init__(self, mwaa_client: Any, env_name: str) -> None:
         self.mwaa_client = mwaa_client

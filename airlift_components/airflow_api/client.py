@@ -300,7 +300,7 @@ class AirflowClient:
     ) -> Any:
         """Send one request to ``endpoint`` (a path like ``/api/v2/dags``) and return the decoded JSON body.
 
-        Handles auth refresh on 401, retries (for idempotent calls) and error mapping.
+        Handles auth refresh on 401 (one retry), retries (for idempotent calls) and error mapping.
         """
         if idempotent is None:
             idempotent = method.upper() == "GET"
@@ -313,7 +313,9 @@ class AirflowClient:
                 session, method, endpoint, params=params, json=json, headers=headers, idempotent=idempotent
             )
             status = response.status_code
-            if status == 401 and not refreshed:
+            if not refreshed and (
+                status == 401 or (status == 403 and self.auth_backend.refreshes_on_forbidden)
+            ):
                 refreshed = True
                 if self.auth_backend.refresh(session, self.api_version, self.timeout, self.verify):
                     continue

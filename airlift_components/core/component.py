@@ -501,8 +501,15 @@ class _ResourceBackedAuth(AirflowAuthBackend):
     def authenticate(self, session: requests.Session, api_version: str, timeout: float, verify: Any) -> None:
         self._inner().authenticate(session, api_version, timeout, verify)
 
+    @property
+    def refreshes_on_forbidden(self) -> bool:  # type: ignore[override]
+        return self._inner().refreshes_on_forbidden
+
     def refresh(self, session: requests.Session, api_version: str, timeout: float, verify: Any) -> bool:
         return self._inner().refresh(session, api_version, timeout, verify)
+
+    def describe_credentials(self) -> str:
+        return self._inner().describe_credentials()
 
     def before_request(
         self, session: requests.Session, api_version: str, timeout: float, verify: Any

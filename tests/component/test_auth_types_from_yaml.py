@@ -30,6 +30,7 @@ from dagster.components.core.component_tree import ComponentTree
 
 from airlift_components.airflow_api import (
     AirflowAuthenticationError,
+    AirflowClient,
     AstronomerAuthBackend,
     ComposerAuthBackend,
     MwaaAirflow3AuthBackend,
@@ -605,3 +606,51 @@ def test_yaml_astronomer_refused_token_names_the_env_var_not_the_token(
         component.write_state_to_path(tmp_path / "state")
     assert "AIRLIFT_TEST_ASTRO_TOKEN" in str(raised.value)
     assert secret not in str(raised.value) + repr(raised.value) + repr(component.build_resource())
+
+
+def test_yaml_astronomer_sensor_tick_refused_names_the_env_var_not_the_token(
+    airflow3: LocalAirflow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The sensor's client is built from the resource (not the backend that wrote the state): its 401
+    # message must still say which credentials were refused.
+    monkeypatch.setenv("AIRLIFT_TEST_ASTRO_TOKEN", real_jwt(airflow3))
+    component = _component(
+        {
+            "name": "astro_sensor",
+            "auth": {
+                "type": "astronomer",
+                "webserver_url": airflow3.url,
+                "token_env": "AIRLIFT_TEST_ASTRO_TOKEN",
+            },
+            "filter": {"dag_id_patterns": ["simple_chain"]},
+            "mappings": _simple_chain_mapping("astro_sensor_out"),
+        }
+    )
+    defs = _defs_from_yaml(component, tmp_path)
+    secret = "astro-token-rotated-away-3"
+    monkeypatch.setenv("AIRLIFT_TEST_ASTRO_TOKEN", secret)
+    with dg.DagsterInstance.ephemeral() as instance, pytest.raises(Exception) as raised:
+        tick(defs, instance, None, "astro_sensor")
+    text = "".join(str(error) for error in (raised.value, raised.value.__cause__) if error)
+    assert "Could not read Airflow instance 'astro_sensor'" in text and "refused the credentials" in text
+    assert "the Astronomer API token from env var AIRLIFT_TEST_ASTRO_TOKEN" in text
+    assert secret not in text
+
+
+@pytest.mark.airflow2
+def test_mwaa_session_gone_on_airflow2_logs_in_again_once_after_the_403(
+    airflow2: LocalAirflow, mwaa_airflow2: tuple[MwaaApi, MwaaWebServer], certificate: tuple[Path, Path]
+) -> None:
+    import boto3
+
+    _, web = mwaa_airflow2
+    backend = MwaaSessionAuthBackend(boto3.client("mwaa", region_name="eu-west-1"), MWAA_ENV)
+    client = AirflowClient(backend, verify=str(certificate[0]))
+    assert client.get_dag("simple_chain").dag_id == "simple_chain"
+    assert web.logins == 1
+    # The session expires on MWAA's side: Airflow 2 answers 403 to a request without a valid session.
+    client._get_session().cookies.clear()
+    before = client.request_count
+    assert client.get_dag("simple_chain").dag_id == "simple_chain"
+    assert web.logins == 2  # one new login, not a retry storm
+    assert client.request_count - before == 2  # the 403, then the retry with the new session
