@@ -144,7 +144,7 @@ def import_instance_history(
     """
     start, end = _utc_range(start, end)
     client = peered.resource.get_client()
-    plan = peered.plan(client.api_version)
+    plan = peered.plan(client)
     runs = client.list_dag_runs(
         dag_ids=sorted(plan.dag_ids), states=list(FINISHED_RUN_STATES), end_date_gte=start, end_date_lte=end
     )

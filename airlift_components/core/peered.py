@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dagster import AssetKey, Definitions, PartitionsDefinition
 
+from airlift_components.airflow_api import AirflowClient
 from airlift_components.conventions import (
     DAG_ID_METADATA_KEY,
     INSTANCE_NAME_METADATA_KEY,
@@ -80,12 +81,13 @@ class PeeredInstance:
         """The DAGs that have an asset in the definitions, sorted."""
         return sorted(self.mappings)
 
-    def plan(self, api_version: str) -> AirflowSensorPlan:
-        """The same plan the instance's sensor uses (what maps to what), for ``api_version`` links."""
+    def plan(self, client: AirflowClient) -> AirflowSensorPlan:
+        """The same plan the instance's sensor uses (what maps to what), with links to ``client``'s Airflow
+        (its real URL: for MWAA the configuration holds only ``mwaa://<env>``)."""
         return AirflowSensorPlan(
             instance_name=self.name,
-            webserver_url=self.resource.resolved().webserver_url.rstrip("/"),
-            api_version=api_version,
+            webserver_url=client.webserver_url,
+            api_version=client.api_version,
             dag_ids=frozenset(self.mappings),
             task_keys={dag_id: dict(m.task_keys) for dag_id, m in self.mappings.items()},
             dag_keys={dag_id: list(m.dag_keys) for dag_id, m in self.mappings.items() if m.dag_keys},

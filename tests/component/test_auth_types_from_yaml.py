@@ -303,6 +303,21 @@ def test_yaml_mwaa_sensor_tick_materializes_a_real_airflow2_run(
     # The events link to the web server MWAA named, not to a placeholder.
     assert str(events[-1].metadata["airflow/url"].value).startswith(f"https://{mwaa.web_server_host}/")
 
+    # The history import of the same run goes through MWAA too, and links to the same web server.
+    from airlift_components.core.history import import_airflow_history
+
+    assert run.start_date and run.end_date
+    with dg.DagsterInstance.ephemeral() as instance:
+        (imported,) = import_airflow_history(
+            defs, instance, run.start_date - timedelta(seconds=1), utcnow(), instance_name="mwaa"
+        )
+        assert imported.imported >= 2
+        record = instance.get_latest_materialization_event(dg.AssetKey("mwaa_chain_out"))
+    assert record is not None and record.asset_materialization is not None
+    assert record.asset_materialization.metadata["airflow/run_id"].value == run.run_id
+    url = str(record.asset_materialization.metadata["airflow/url"].value)
+    assert url.startswith(f"https://{mwaa.web_server_host}/"), url
+
 
 def test_scaffold_mwaa_writes_a_valid_commented_yaml(tmp_path: Path) -> None:
     from tests.component.test_component import defs_yaml, make_dg_project, run_dg, uncomment_options
