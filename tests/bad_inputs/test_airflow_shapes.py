@@ -164,8 +164,19 @@ def test_two_thousand_map_indexes_roll_up_into_one_materialization(outcome: Outc
     assert len(outcome.ticks) <= 3
 
 
-def test_dag_deleted_between_snapshot_and_tick_does_not_stop_other_events(outcome: Outcome) -> None:
-    assert _materialized(outcome, DELETED) == []
+def test_dag_deleted_between_snapshot_and_tick_does_not_stop_other_events(
+    airflow3: LocalAirflow, outcome: Outcome
+) -> None:
+    # Airflow's DELETE took the DAG's finished run and task instances with it: nothing is left to
+    # report for it (no event of any kind), and the ticks still caught up with every other DAG.
+    deleted_run = outcome.runs[DELETED]
+    assert deleted_run.state == "success"
+    client = make_client(airflow3)
+    assert deleted_run.run_id not in {run.run_id for run in client.list_dag_runs(dag_ids=[DELETED])}
+    assert client.list_task_instances(dag_ids=[DELETED], run_ids=[deleted_run.run_id]) == []
+    assert _events(outcome, DELETED) == []
+    final = SensorCursor.parse(outcome.ticks[-1].cursor)
+    assert final is not None and final.scan_upper is None and not final.open_runs
     other_dags = {e.metadata["airflow/dag_id"].value for e in _all_events(outcome)}
     assert other_dags == set(ALL) - {DELETED}
 

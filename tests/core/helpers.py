@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
 import types
-from collections.abc import Iterable
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -109,6 +112,34 @@ def run_and_wait(client: AirflowClient, dag_id: str, **trigger_args: object) -> 
     """Trigger a run and wait until it finishes."""
     run = client.trigger_dag_run(dag_id, **trigger_args)  # type: ignore[arg-type]
     return client.wait_for_dag_run(run.dag_id, run.run_id, timeout=240, poll_interval=0.5)
+
+
+@contextmanager
+def gated_run(client: AirflowClient, dag_id: str) -> Iterator[tuple[DagRunRecord, Callable[[], None]]]:
+    """Trigger a run of a DAG whose gated task (tests/dags/core_dags.py) blocks until released.
+
+    Yields the run and ``release()``; the gate is released on exit in any case, so a failing test
+    never leaves a task holding a worker slot.
+    """
+    key = f"core_release_{uuid.uuid4().hex}"
+    run = client.trigger_dag_run(dag_id, conf={"release_variable": key})
+    try:
+        yield run, lambda: client.set_variable(key, "go")
+    finally:
+        client.set_variable(key, "go")
+
+
+def wait_for_task_state(
+    client: AirflowClient, dag_id: str, run_id: str, task_id: str, state: str, timeout: float = 240
+) -> None:
+    """Poll one task instance of a run until it is in ``state``."""
+    deadline = time.monotonic() + timeout
+    while not any(
+        ti.task_id == task_id and ti.state == state
+        for ti in client.list_task_instances(dag_ids=[dag_id], run_ids=[run_id])
+    ):
+        assert time.monotonic() < deadline, f"task {dag_id}.{task_id} was not {state} within {timeout}s"
+        time.sleep(0.5)
 
 
 def utcnow() -> datetime:

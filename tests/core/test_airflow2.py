@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from dagster import AssetSpec, DagsterInstance, Definitions
+from dagster import AssetObservation, AssetSpec, DagsterInstance, Definitions
 
 from airlift_components.core import SensorCursor, assets_with_task_mappings, build_defs_from_airflow_instance
 from airlift_components.testing.local_airflow import LocalAirflow
@@ -35,7 +35,10 @@ def test_airflow2_run_materializes_task_and_dag_assets(airflow2: LocalAirflow) -
             .value.startswith(f"{airflow2.url}/dags/simple_chain/grid?dag_run_id=")
         )
         assert events[0].metadata["airflow/logical_date"].value == ok.logical_date.timestamp()
-        assert keys_of(events_for_run(first, failed.run_id, "always_fails")) == []  # an observation only
+        failed_events = events_for_run(first, failed.run_id, "always_fails")
+        assert keys_of(failed_events) == []  # no materialization of a failed run: an observation only
+        assert keys_of(failed_events, AssetObservation) == ["af2/dag/always_fails"]
+        assert failed_events[0].metadata["airflow/state"].value == "failed"
         idle_client = instance_for(airflow2, "af2")
         idle = build_defs_from_airflow_instance(airflow_instance=idle_client, defs=Definitions(assets=mapped))
         idle_client.client.request_count = 0

@@ -1,7 +1,7 @@
 """Pure rules of the sensor: records in, asset events out (no Airflow needed).
 
-The proxy marker cases use hand-made task instances because real proxy operators are built in
-parallel; the sensor tests also cover a real task carrying the marker in Airflow.
+The proxy marker cases use hand-made task instances; test_sensor.py also runs the real task proxy
+operator in Airflow (``core_proxied.work``) and checks that the sensor skips its task instance.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from urllib.parse import quote
 import pytest
 from dagster import AssetCheckKey, AssetKey, AssetMaterialization, DagsterInstance
 
+from airlift_components.conventions import DAG_ID_METADATA_KEY
 from airlift_components.testing.local_airflow import LocalAirflow
 from tests.conftest import make_client
 from tests.core.helpers import (
@@ -30,7 +31,10 @@ def run_url(airflow: LocalAirflow, run_id: str) -> str:
 
 def test_peer_stage_materializes_the_dag_asset_after_a_real_run(airflow3: LocalAirflow) -> None:
     defs = load_seed_stage("peer", airflow3).defs
-    assert defs.resolve_assets_def(dag_key(DAG_ID)) is not None
+    dag_asset = defs.resolve_assets_def(dag_key(DAG_ID))
+    # The peered DAG's asset: named after the DAG, recorded by the sensor, never executed by Dagster.
+    assert dag_asset.specs_by_key[dag_key(DAG_ID)].metadata[DAG_ID_METADATA_KEY] == DAG_ID
+    assert not dag_asset.is_executable
     run = run_and_wait(make_client(airflow3), DAG_ID)
     assert run.state == "success"
 

@@ -10,6 +10,7 @@ import pytest
 from dagster import AssetKey, AssetMaterialization, AssetObservation, AssetSpec, DagsterInstance, Definitions
 
 from airlift_components.airflow_api import AirflowClient
+from airlift_components.conventions import PROXY_MARKER_FIELD, PROXY_MARKER_TASK
 from airlift_components.core import (
     AirflowInstance,
     BasicAuthBackend,
@@ -22,7 +23,16 @@ from airlift_components.core import (
 )
 from airlift_components.testing.local_airflow import LocalAirflow, free_port
 from tests.conftest import make_client
-from tests.core.helpers import events_for_run, instance_for, keys_of, run_and_wait, tick, utcnow
+from tests.core.helpers import (
+    events_for_run,
+    gated_run,
+    instance_for,
+    keys_of,
+    run_and_wait,
+    tick,
+    utcnow,
+    wait_for_task_state,
+)
 
 NAME = "sensor_test"
 
@@ -46,21 +56,17 @@ def test_task_asset_materializes_when_its_task_succeeds_before_the_run_ends(airf
     )
     client = make_client(airflow3)
     cursor = fresh_cursor()
-    run = client.trigger_dag_run("core_quick_then_slow")
-    deadline = time.monotonic() + 120
-    while not any(
-        ti.task_id == "quick" and ti.state == "success"
-        for ti in client.list_task_instances(dag_ids=["core_quick_then_slow"], run_ids=[run.run_id])
-    ):
-        assert time.monotonic() < deadline, "task 'quick' did not succeed in time"
-        time.sleep(0.5)
-    with DagsterInstance.ephemeral() as instance:
-        early = tick(defs, instance, cursor, NAME)
-        assert keys_of(events_for_run(early, run.run_id)) == ["quick_out"]
-        assert client.get_dag_run(run.dag_id, run.run_id).state == "running"
-        client.wait_for_dag_run(run.dag_id, run.run_id, timeout=120)
-        late = tick(defs, instance, early.cursor, NAME)
-        assert keys_of(events_for_run(late, run.run_id)) == ["sensor_test/dag/core_quick_then_slow"]
+    # "slow" blocks until released: the run is surely still running when the first tick reads it.
+    with gated_run(client, "core_quick_then_slow") as (run, release):
+        wait_for_task_state(client, run.dag_id, run.run_id, "quick", "success")
+        with DagsterInstance.ephemeral() as instance:
+            early = tick(defs, instance, cursor, NAME)
+            assert keys_of(events_for_run(early, run.run_id)) == ["quick_out"]
+            assert client.get_dag_run(run.dag_id, run.run_id).state == "running"
+            release()
+            assert client.wait_for_dag_run(run.dag_id, run.run_id, timeout=240).state == "success"
+            late = tick(defs, instance, early.cursor, NAME)
+            assert keys_of(events_for_run(late, run.run_id)) == ["sensor_test/dag/core_quick_then_slow"]
 
 
 def test_failed_run_materializes_succeeded_tasks_and_shows_the_failure(airflow3: LocalAirflow) -> None:
@@ -94,12 +100,14 @@ def test_runs_finishing_out_of_order_are_each_emitted_once(airflow3: LocalAirflo
     )
     client = make_client(airflow3)
     cursor = fresh_cursor()
-    slow = client.trigger_dag_run("core_slow")  # started first, finishes last
-    fast = run_and_wait(client, "core_fast")
-    with DagsterInstance.ephemeral() as instance:
+    # core_slow starts first and finishes last: its task blocks until released after the first tick.
+    with gated_run(client, "core_slow") as (slow, release), DagsterInstance.ephemeral() as instance:
+        wait_for_task_state(client, "core_slow", slow.run_id, "sleep", "running")
+        fast = run_and_wait(client, "core_fast")
         ticks = [tick(defs, instance, cursor, NAME)]
         assert client.get_dag_run("core_slow", slow.run_id).state != "success"
-        client.wait_for_dag_run("core_slow", slow.run_id, timeout=120)
+        release()
+        assert client.wait_for_dag_run("core_slow", slow.run_id, timeout=240).state == "success"
         ticks.append(tick(defs, instance, ticks[-1].cursor, NAME))
         ticks.append(tick(defs, instance, ticks[-1].cursor, NAME))
         assert keys_of(events_for_run(ticks, fast.run_id)) == ["fast_out", "sensor_test/dag/core_fast"]
@@ -132,11 +140,20 @@ def test_same_run_id_in_two_dags_proxied_task_is_not_materialized_twice(airflow3
     client = make_client(airflow3)
     cursor = fresh_cursor()
     run_id = f"shared_{uuid.uuid4().hex[:8]}"
-    run_and_wait(client, "core_proxied", run_id=run_id)
+    # core_proxied.work is the real task proxy operator (tests/dags/core_dags.py); its Dagster is not
+    # there, so the try fails in Airflow, with the proxy marker in its rendered fields.
+    assert run_and_wait(client, "core_proxied", run_id=run_id).state == "failed"
     run_and_wait(client, "core_not_proxied", run_id=run_id)
+    (work,) = client.list_task_instances(dag_ids=["core_proxied"], run_ids=[run_id])
+    assert work.operator == "ProxyToUnreachableDagster" and work.state == "failed"
+    assert work.rendered_fields and work.rendered_fields[PROXY_MARKER_FIELD] == PROXY_MARKER_TASK
     with DagsterInstance.ephemeral() as instance:
         data = tick(defs, instance, cursor, NAME)
-        assert keys_of(events_for_run(data, run_id, "core_proxied")) == ["sensor_test/dag/core_proxied"]
+        # Nothing for the proxied task's asset (no materialization, no failure observation either):
+        # only the DAG asset's observation of the failed run.
+        proxied = events_for_run(data, run_id, "core_proxied")
+        assert keys_of(proxied) == []
+        assert keys_of(proxied, AssetObservation) == ["sensor_test/dag/core_proxied"]
         assert keys_of(events_for_run(data, run_id, "core_not_proxied")) == [
             "not_proxied_out",
             "sensor_test/dag/core_not_proxied",
@@ -221,37 +238,40 @@ def test_200_dags_over_bounded_ticks_without_loss_or_duplicates(airflow3: LocalA
             cursor = ticks[-1].cursor
             if SensorCursor.parse(cursor).scan_upper is None and len(ticks) > 1:
                 break
-        assert len(ticks) >= 3  # 200 task instances of mapped DAGs at one 100-row page per tick
+        assert len(ticks) >= 3  # 200 task instances of mapped DAGs at a budget of 60 rows per tick
         for dag_id, run_id in runs.items():
             expected = [f"{dag_id}_out"] if dag_id in mapped_ids else []
             assert keys_of(events_for_run(ticks, run_id, dag_id)) == [*expected, f"sensor_test/dag/{dag_id}"]
 
 
 def test_idle_tick_costs_one_request_per_kind_of_dag(airflow3: LocalAirflow) -> None:
+    # Only DAGs that no other test triggers while this one runs (core_not_proxied mapped, core_mapped
+    # peered only), so a run finishing elsewhere on the shared Airflow cannot make a tick busy.
     instance = instance_for(airflow3, NAME)
-    overlap = timedelta(seconds=10)
+    overlap = timedelta(seconds=1)
+    mapped = assets_with_task_mappings("core_not_proxied", {"work": [AssetSpec("idle_out")]})
     defs = build_defs_from_airflow_instance(
         airflow_instance=instance,
-        defs=Definitions(
-            assets=assets_with_task_mappings("simple_chain", {"third": [AssetSpec("idle_out")]})
-        ),
+        defs=Definitions(assets=mapped),
         sensor_settings=SensorSettings(overlap=overlap),
+        dag_selector_fn=lambda dag: dag.dag_id in {"core_not_proxied", "core_mapped"},
     )
     only_mapped = build_defs_from_airflow_instance(
         airflow_instance=instance,
-        defs=Definitions(
-            assets=assets_with_task_mappings("simple_chain", {"third": [AssetSpec("idle_out")]})
-        ),
+        defs=Definitions(assets=mapped),
         sensor_settings=SensorSettings(overlap=overlap),
-        dag_selector_fn=lambda dag: dag.dag_id == "simple_chain",
+        dag_selector_fn=lambda dag: dag.dag_id == "core_not_proxied",
     )
-    run = run_and_wait(make_client(airflow3), "simple_chain")
+    run = run_and_wait(make_client(airflow3), "core_not_proxied")
+    assert run.start_date is not None and run.end_date is not None
+    # Wait until the run ended more than one overlap ago: the window the next ticks re-read behind the
+    # busy tick's watermark then holds none of its rows (an idle Airflow, not re-listed rows).
+    time.sleep(max(0.0, (run.end_date + overlap - utcnow()).total_seconds()) + 0.1)
     with DagsterInstance.ephemeral() as dagster_instance:
         start = SensorCursor.initial(run.start_date - timedelta(seconds=1), timedelta(0)).serialize()
         busy = tick(defs, dagster_instance, start, NAME)
-        assert keys_of(events_for_run(busy, run.run_id)) == ["idle_out", "sensor_test/dag/simple_chain"]
+        assert keys_of(events_for_run(busy, run.run_id)) == ["idle_out", "sensor_test/dag/core_not_proxied"]
         assert SensorCursor.parse(busy.cursor).open_runs == {}
-        time.sleep(overlap.total_seconds() + 1)  # nothing finished since: the instance is idle
         instance.client.request_count = 0
         idle = tick(defs, dagster_instance, busy.cursor, NAME)
         # Mapped and peered-only DAGs: the mapped DAG's task instances, the other DAGs' runs.

@@ -42,7 +42,9 @@ def dag_spec(defs: Definitions, instance_name: str, dag_id: str) -> AssetSpec:
     return defs.resolve_assets_def(key).specs_by_key[key]
 
 
-def test_peering_costs_only_the_version_probe_and_the_paged_dag_listing(any_airflow: LocalAirflow) -> None:
+def test_peering_costs_the_version_probe_the_paged_dag_listing_and_proxied_dags_tasks(
+    any_airflow: LocalAirflow,
+) -> None:
     instance = instance_for(any_airflow, "peer_cost")
     # The version probe: 1 request on Airflow 3, 2 on Airflow 2 (/api/v2/version answers 404 first).
     assert instance.client.version_info
@@ -50,9 +52,12 @@ def test_peering_costs_only_the_version_probe_and_the_paged_dag_listing(any_airf
     assert probe == (1 if any_airflow.major_version == 3 else 2)
     snapshot = fetch_snapshot(instance)
     pages = math.ceil(len(expected_test_dag_ids()) / instance.client.page_size)
-    assert instance.client.request_count - probe == pages
+    # Plus the tasks of the one DAG that proxying_to_dagster tagged (core_proxied), for migration
+    # progress; no other DAG's tasks are fetched.
+    assert instance.client.request_count - probe == pages + 1
     assert set(snapshot.dag_ids) == expected_test_dag_ids()
-    assert snapshot.tasks == {}
+    assert set(snapshot.tasks) == {"core_proxied"}
+    assert snapshot.proxied_task_ids == {"core_proxied": ("work",)}
     assert snapshot.api_version == ("v2" if any_airflow.major_version == 3 else "v1")
     assert AirflowSnapshot.model_validate_json(snapshot.model_dump_json()) == snapshot
 
@@ -82,7 +87,8 @@ def test_dag_asset_metadata(any_airflow: LocalAirflow) -> None:
     )
     assert meta["Airflow UI"].value == expected_url
     assert meta["Owners"].value == "airflow"
-    assert meta["Airflow tags"].value == "core_test"
+    # core_proxied.work is proxied by proxying_to_dagster, which tags the DAG (the order differs by version).
+    assert set(meta["Airflow tags"].value.split(", ")) == {"core_test", "airlift:proxied-tasks"}
     assert meta["Schedule"].value in ("none", "None")
     assert meta["Source file"].value.endswith("core_dags.py")
     assert meta["Task count"].value == 1 and meta["Tasks proxied"].value == "1/1"
@@ -135,7 +141,14 @@ def test_run_workers_reuse_the_snapshot_from_reconstruction_metadata(airflow3: L
         rebuilt = build_defs_from_airflow_instance(airflow_instance=worker_instance)
     assert worker_instance.client.request_count == 0
     assert rebuilt.metadata[reconstruction_key("recon")].data == stored
-    assert dag_spec(rebuilt, "recon", "simple_chain") is not None
+    # The same DAG assets as the code location that fetched the snapshot, with the same metadata.
+    assert {spec.key for spec in rebuilt.resolve_all_asset_specs()} == {
+        spec.key for spec in defs.resolve_all_asset_specs()
+    }
+    assert (
+        dag_spec(rebuilt, "recon", "simple_chain").metadata
+        == dag_spec(defs, "recon", "simple_chain").metadata
+    )
 
 
 def test_mapping_to_a_missing_dag_or_task_names_it(airflow3: LocalAirflow) -> None:
@@ -162,7 +175,10 @@ def test_missing_mapping_can_be_a_warning(airflow3: LocalAirflow) -> None:
             snapshot, defs, airflow_instance=instance_for(airflow3, "warn"), on_missing_mapping="warn"
         )
     assert any(issubclass(w.category, AirflowMappingWarning) and "fourth" in str(w.message) for w in caught)
-    assert built.resolve_assets_def(AssetKey("b")) is not None  # the user's asset stays
+    # The user's asset stays, unmapped: the DAG asset does not list it as produced by the DAG.
+    assert AssetKey("b") in {spec.key for spec in built.resolve_all_asset_specs()}
+    assert AssetKey("b") not in {dep.asset_key for dep in dag_spec(built, "warn", "simple_chain").deps}
+    assert dag_spec(built, "warn", "simple_chain").metadata[PROXY_TARGETS_METADATA_KEY].value["tasks"] == {}
 
 
 def test_two_instances_merge_without_collisions(airflow3: LocalAirflow) -> None:
