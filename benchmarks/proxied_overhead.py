@@ -23,6 +23,7 @@ import argparse
 import json
 import statistics
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,10 @@ BREAKDOWN = (
 )
 
 
+def _median(values: Iterable[float]) -> float:
+    return round(statistics.median(values), 3)
+
+
 def measure_mode(airflow: LocalAirflow, dagster: LocalDagster, runs: int, warmup: int) -> dict[str, Any]:
     """``warmup`` tries kept apart (the first run pays one-off start-up costs), then ``runs`` proxied
     tries against one Dagster mode: the samples and the median of each column."""
@@ -72,8 +77,8 @@ def measure_mode(airflow: LocalAirflow, dagster: LocalDagster, runs: int, warmup
         samples.append(overhead_sample(proxied))
     warmup_samples, samples = samples[:warmup], samples[warmup:]
     return {
-        "median_overhead_s": statistics.median(s["overhead_s"] for s in samples),
-        **{f"median_{key}": statistics.median(s[key] for s in samples) for key in BREAKDOWN},
+        "median_overhead_s": _median(s["overhead_s"] for s in samples),
+        **{f"median_{key}": _median(s[key] for s in samples) for key in BREAKDOWN},
         "samples": samples,
         "warmup_samples": warmup_samples,
     }

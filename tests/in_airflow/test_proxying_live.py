@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from airlift_components.conventions import (
@@ -205,6 +207,31 @@ def test_retried_task_reattaches_instead_of_launching_a_second_run(proxy_airflow
     assert runs[0].status == "SUCCESS"
     assert "instead of launching a second run" in task_log(
         proxy_airflow3, "proxy_retry", run.run_id, "slow", 2
+    )
+
+
+def test_a_cleared_task_runs_again_as_a_new_try_with_its_own_dagster_run(proxy_airflow3, dagster):
+    client = make_client(proxy_airflow3)
+    run = run_dag(client, "proxy_bench")
+    assert run.state == "success"
+    body = {"dry_run": False, "only_failed": False, "dag_run_id": run.run_id, "task_ids": ["work"]}
+    client.request("POST", "/api/v2/dags/proxy_bench/clearTaskInstances", json=body)
+    deadline = time.monotonic() + 180
+    (ti,) = client.list_task_instances(dag_ids=["proxy_bench"], run_ids=[run.run_id])
+    while not (ti.try_number == 2 and ti.state in ("success", "failed")) and time.monotonic() < deadline:
+        time.sleep(1)
+        (ti,) = client.list_task_instances(dag_ids=["proxy_bench"], run_ids=[run.run_id])
+    assert (ti.try_number, ti.state) == (2, "success"), task_log(
+        proxy_airflow3, "proxy_bench", run.run_id, "work", 2
+    )
+    runs = dagster.runs_for("proxy_bench", airlift__dag_run_id=run.run_id)
+    assert sorted((r.tags["airlift/try_number"], r.status) for r in runs) == [
+        ("1", "SUCCESS"),
+        ("2", "SUCCESS"),
+    ]
+    (second,) = [r for r in runs if r.tags["airlift/try_number"] == "2"]
+    assert f"Launched Dagster run {second.run_id}" in task_log(
+        proxy_airflow3, "proxy_bench", run.run_id, "work", 2
     )
 
 
