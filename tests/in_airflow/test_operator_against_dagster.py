@@ -1,4 +1,10 @@
-"""Proxy operator and GraphQL client behaviours, executed in this process against the real test Dagster."""
+"""Proxy operator and GraphQL client behaviours, executed in this process against the real test Dagster.
+
+The operator runs outside Airflow here, with a minimal task context (``ti.try_number``, ``run_id``,
+``dag_run``): these tests choose the try number and the moment of ``on_kill``, which a live Airflow run
+cannot be made to hit deterministically (the same try executed twice; a kill while the launch request is
+in flight). The live counterparts run through Airflow 3 in test_proxying_live.py and test_proxy_faults.py.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ from airlift_components.in_airflow import (
     DefaultProxyTaskToDagsterOperator,
 )
 from airlift_components.testing.local_airflow import free_port
-from tests.in_airflow.conftest import AUTH_TOKEN, INSTANCE_NAME
+from tests.in_airflow.harness import AUTH_TOKEN, INSTANCE_NAME
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -57,25 +63,16 @@ def test_a_new_try_after_a_finished_run_launches_a_new_run(dagster_env):
     assert sorted(r.tags["airlift/try_number"] for r in runs) == ["1", "2"]
 
 
-def test_one_proxied_task_costs_one_lookup_one_launch_and_the_polls(dagster_env):
-    operator = _operator("proxy_all", "first")
-    operator.execute(_context(f"manual__{uuid.uuid4()}"))
-    client = operator._dagster_client
-    assert client is not None
-    (run,) = [r for r in dagster_env.runs_for("proxy_all") if r.run_id == operator._dagster_run_id]
-    polls = client.request_count - 2
-    assert 1 <= polls <= 20, client.request_count
-
-
 def test_on_kill_terminates_the_dagster_run(dagster_env):
     import threading
 
     operator = _operator("proxy_timeout", "very_slow")
+    run_id = f"manual__{uuid.uuid4()}"
     errors: list[BaseException] = []
 
     def execute() -> None:
         try:
-            operator.execute(_context(f"manual__{uuid.uuid4()}"))
+            operator.execute(_context(run_id))
         except BaseException as exc:  # noqa: BLE001 - collected for the assertion
             errors.append(exc)
 
@@ -85,7 +82,7 @@ def test_on_kill_terminates_the_dagster_run(dagster_env):
     while operator._dagster_run_id is None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert operator._dagster_run_id is not None
-    time.sleep(3)  # let the run start
+    dagster_env.started_run("proxy_timeout", run_id)
     operator.on_kill()
     thread.join(timeout=120)
     assert errors and "CANCELED" in str(errors[0]) and operator._dagster_run_id in str(errors[0])

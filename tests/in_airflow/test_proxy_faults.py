@@ -10,22 +10,10 @@ from urllib.parse import quote
 
 import pytest
 
-from airlift_components.in_airflow.dagster_graphql import DagsterRun
 from airlift_components.testing.local_airflow import LocalAirflow
-from tests.in_airflow.conftest import LocalDagster, make_client, task_log
+from tests.in_airflow.harness import make_client, task_log
 
 pytestmark = pytest.mark.timeout(600)
-
-
-def _started_dagster_run(dagster: LocalDagster, dag_id: str, run_id: str, timeout: float = 180) -> DagsterRun:
-    """The Dagster run a proxy operator launched for this Airflow run, once it is executing."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        runs = dagster.runs_for(dag_id, airlift__dag_run_id=run_id)
-        if runs and runs[0].status == "STARTED":
-            return runs[0]
-        time.sleep(1)
-    raise AssertionError(f"no STARTED Dagster run for {dag_id}/{run_id} within {timeout}s")
 
 
 def _task_pid(airflow: LocalAirflow, dag_id: str, run_id: str, task_id: str) -> int:
@@ -44,7 +32,7 @@ def _task_pid(airflow: LocalAirflow, dag_id: str, run_id: str, task_id: str) -> 
 def test_canceled_dagster_run_fails_the_task_with_the_run_link(proxy_airflow3, dagster):
     client = make_client(proxy_airflow3)
     run = client.trigger_dag_run("proxy_canceled")
-    dagster_run = _started_dagster_run(dagster, "proxy_canceled", run.run_id)
+    dagster_run = dagster.started_run("proxy_canceled", run.run_id)
     dagster.client().terminate_run(dagster_run.run_id)
     finished = client.wait_for_dag_run("proxy_canceled", run.run_id, timeout=180)
     assert finished.state == "failed"
@@ -57,7 +45,7 @@ def test_canceled_dagster_run_fails_the_task_with_the_run_link(proxy_airflow3, d
 def test_killed_task_process_is_retried_and_reattaches_to_the_running_dagster_run(proxy_airflow3, dagster):
     client = make_client(proxy_airflow3)
     run = client.trigger_dag_run("proxy_worker_kill")
-    dagster_run = _started_dagster_run(dagster, "proxy_worker_kill", run.run_id)
+    dagster_run = dagster.started_run("proxy_worker_kill", run.run_id)
     pid = _task_pid(proxy_airflow3, "proxy_worker_kill", run.run_id, "slow")
     assert proxy_airflow3.owns_process(pid), f"pid {pid} is not a process of the test Airflow"
     os.kill(pid, signal.SIGKILL)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airlift_components.conventions import PROXY_MARKER_FIELD, PROXY_MARKER_TASK
-from tests.in_airflow.conftest import make_client, run_dag, task_log, task_states
+from tests.in_airflow.harness import make_client, run_dag, task_log, task_states
 
 pytestmark = [pytest.mark.airflow2, pytest.mark.timeout(600)]
 

@@ -13,7 +13,16 @@ from airlift_components.conventions import (
     PROXY_MARKER_FIELD,
     PROXY_MARKER_TASK,
 )
-from tests.in_airflow.conftest import AUTH_TOKEN, make_client, run_dag, task_log, task_states
+from airlift_components.in_airflow.dagster_graphql import FINISHED_RUN_STATUSES
+from tests.in_airflow.harness import (
+    AUTH_TOKEN,
+    ProxiedRequest,
+    make_client,
+    request_summaries,
+    run_dag,
+    task_log,
+    task_states,
+)
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -107,14 +116,49 @@ def test_custom_dag_level_operator_with_build_from_dag(proxy_airflow3, dagster):
     assert dagster_run.status == "SUCCESS"
 
 
+def test_one_proxied_task_costs_one_lookup_one_launch_and_the_polls(proxy_airflow3, dagster, auth_proxy):
+    # proxy_custom_auth's operator talks to Dagster through the auth proxy, which records each request.
+    client = make_client(proxy_airflow3)
+    before = len(auth_proxy.requests_seen)
+    run = run_dag(client, "proxy_custom_auth")
+    assert run.state == "success", task_log(proxy_airflow3, "proxy_custom_auth", run.run_id, "build")
+    (dagster_run,) = dagster.runs_for("proxy_custom_auth", airlift__dag_run_id=run.run_id)
+
+    def for_this_try(request: ProxiedRequest) -> bool:
+        tags = request.variables.get("runTags") or (
+            request.variables.get("executionParams", {}).get("executionMetadata", {}).get("tags")
+        )
+        if tags is not None:
+            return {"key": "airlift/dag_run_id", "value": run.run_id} in tags
+        return request.variables.get("runId") == dagster_run.run_id
+
+    sent = [r for r in auth_proxy.requests_seen[before:] if for_this_try(r)]
+    operations = [r.operation for r in sent]
+    assert operations[:2] == ["AirliftProxyLookup", "AirliftProxyLaunch"], operations
+    polls = sent[2:]
+    assert polls and {r.operation for r in polls} == {"AirliftProxyRun"}, operations
+    # The operator polls until it reads a finished run, then stops: every poll but the last saw it running.
+    assert polls[-1].run_status == "SUCCESS"
+    assert all(r.run_status not in FINISHED_RUN_STATUSES for r in polls[:-1]), polls
+    (summary,) = request_summaries(task_log(proxy_airflow3, "proxy_custom_auth", run.run_id, "build"))
+    assert summary.requests == len(sent) == 2 + len(polls)
+
+
 def test_wrong_api_key_fails_without_retrying_and_without_leaking_it(proxy_airflow3, auth_proxy):
     client = make_client(proxy_airflow3)
+    before = len(auth_proxy.requests_seen)
     client.set_variable("my_api_key", "wrong-key-value")
     try:
         run = run_dag(client, "proxy_custom_auth")
     finally:
         client.set_variable("my_api_key", AUTH_TOKEN)
     assert run.state == "failed"
+    # One request, refused; no retry by the client, and no second try by Airflow (AirflowFailException).
+    assert [(r.accepted, r.operation) for r in auth_proxy.requests_seen[before:]] == [
+        (False, "AirliftProxyLookup")
+    ]
+    (ti,) = client.list_task_instances(dag_ids=["proxy_custom_auth"], run_ids=[run.run_id])
+    assert (ti.state, ti.try_number) == ("failed", 1)
     log = task_log(proxy_airflow3, "proxy_custom_auth", run.run_id, "build")
     assert "refused the credentials (HTTP 401)" in log
     assert "wrong-key-value" not in log
@@ -166,6 +210,31 @@ def test_retried_task_reattaches_instead_of_launching_a_second_run(proxy_airflow
     )
 
 
+def test_a_cleared_task_runs_again_as_a_new_try_with_its_own_dagster_run(proxy_airflow3, dagster):
+    client = make_client(proxy_airflow3)
+    run = run_dag(client, "proxy_bench")
+    assert run.state == "success"
+    body = {"dry_run": False, "only_failed": False, "dag_run_id": run.run_id, "task_ids": ["work"]}
+    client.request("POST", "/api/v2/dags/proxy_bench/clearTaskInstances", json=body)
+    deadline = time.monotonic() + 180
+    (ti,) = client.list_task_instances(dag_ids=["proxy_bench"], run_ids=[run.run_id])
+    while not (ti.try_number == 2 and ti.state in ("success", "failed")) and time.monotonic() < deadline:
+        time.sleep(1)
+        (ti,) = client.list_task_instances(dag_ids=["proxy_bench"], run_ids=[run.run_id])
+    assert (ti.try_number, ti.state) == (2, "success"), task_log(
+        proxy_airflow3, "proxy_bench", run.run_id, "work", 2
+    )
+    runs = dagster.runs_for("proxy_bench", airlift__dag_run_id=run.run_id)
+    assert sorted((r.tags["airlift/try_number"], r.status) for r in runs) == [
+        ("1", "SUCCESS"),
+        ("2", "SUCCESS"),
+    ]
+    (second,) = [r for r in runs if r.tags["airlift/try_number"] == "2"]
+    assert f"Launched Dagster run {second.run_id}" in task_log(
+        proxy_airflow3, "proxy_bench", run.run_id, "work", 2
+    )
+
+
 def test_timed_out_task_terminates_its_dagster_run(proxy_airflow3, dagster):
     client = make_client(proxy_airflow3)
     run = run_dag(client, "proxy_timeout")
@@ -187,11 +256,14 @@ def test_instance_name_unknown_falls_back_to_dag_id_metadata(proxy_airflow3, dag
 
 def test_unreachable_dagster_fails_clearly_after_bounded_retries(proxy_airflow3):
     client = make_client(proxy_airflow3)
-    started = time.monotonic()
     run = run_dag(client, "proxy_unreachable")
     assert run.state == "failed"
-    assert time.monotonic() - started < 90
+    # Bounded: the one try gave up after the client's 3 attempts (no endless retry, no hang).
+    (ti,) = client.list_task_instances(dag_ids=["proxy_unreachable"], run_ids=[run.run_id])
+    assert (ti.state, ti.try_number) == ("failed", 1)
     log = task_log(proxy_airflow3, "proxy_unreachable", run.run_id, "only")
+    # The lookup's 3 connection attempts are all the requests this try made; no step completed.
+    assert "Dagster GraphQL requests for this task: 3 ()" in log
     closed_url = proxy_airflow3.extra_env["TEST_CLOSED_PORT_URL"]
     assert f"Dagster at {closed_url}/graphql is unavailable: cannot connect" in log
     assert "after 3 attempts" in log

@@ -1,39 +1,46 @@
-"""The Dagster side of the proxying tests, in plain dagster (no ``airlift_components.core``).
+"""The Dagster side of the proxying tests, built by ``airlift_components.core`` from the proxy Airflow.
 
 No ``from __future__ import annotations`` here: dagster inspects the `context` annotations.
 
-Every test DAG gets a DAG asset ``[INSTANCE_NAME, "dag", dag_id]`` carrying, by hand, the metadata that
-``core``'s builder writes (``airlift/dag_id`` and ``airlift/proxy_targets``), so the proxy operators
-find what to launch. The mapped assets are small executable assets.
+The mapped assets are small executable assets (slow, failing, partitioned ones for the edge cases),
+annotated with ``assets_with_task_mappings`` / ``assets_with_dag_mappings``. The DAG assets and their
+``airlift/proxy_targets`` metadata come from ``build_defs_from_airflow_instance``, so a drift between
+core's writer and the proxy operators' reader fails the tests.
+
+The snapshot: the first load fetches it from the session's Airflow 3 (``AIRLIFT_TEST_AIRFLOW_URL``,
+which must be up) and writes it to ``AIRLIFT_SNAPSHOT_CACHE_DIR``; later loads (code-location reloads)
+read that file, and run workers reuse the reconstruction metadata: neither calls Airflow.
+
+``AIRLIFT_TEST_EXECUTOR``: ``in_process`` (default; one process per run keeps runs short on a busy test
+machine) or ``default`` (no executor override: Dagster's multiprocess executor, as a user's project has).
 """
 
-import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from dagster import (
     AssetExecutionContext,
     AssetKey,
-    AssetSpec,
     DailyPartitionsDefinition,
     Definitions,
     asset,
     in_process_executor,
 )
 
-from airlift_components.conventions import (
-    DAG_ID_METADATA_KEY,
-    INSTANCE_NAME_METADATA_KEY,
-    PROXY_TARGETS_METADATA_KEY,
+from airlift_components.core import (
+    AirflowInstance,
+    BasicAuthBackend,
+    assets_with_dag_mappings,
+    assets_with_task_mappings,
+    build_defs_from_airflow_instance,
 )
+from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME
 
 INSTANCE_NAME = os.environ.get("AIRLIFT_TEST_INSTANCE_NAME", "airflow_test")
+AIRFLOW_URL = os.environ["AIRLIFT_TEST_AIRFLOW_URL"]
+EXECUTOR = os.environ.get("AIRLIFT_TEST_EXECUTOR", "in_process")
 DAILY = DailyPartitionsDefinition(start_date="2024-01-01")
-
-
-def _work(context: AssetExecutionContext) -> None:
-    context.log.info(f"materializing {context.asset_key.to_user_string()}")
 
 
 def _simple(*path: str, deps: Sequence[Sequence[str]] = (), sleep: float = 0.0, fail: bool = False):
@@ -43,7 +50,7 @@ def _simple(*path: str, deps: Sequence[Sequence[str]] = (), sleep: float = 0.0, 
             time.sleep(sleep)
         if fail:
             raise RuntimeError(f"{'/'.join(path)} failed on purpose")
-        _work(context)
+        context.log.info(f"materializing {context.asset_key.to_user_string()}")
 
     return _asset
 
@@ -53,93 +60,47 @@ def daily_table(context: AssetExecutionContext) -> None:
     context.log.info(f"partition {context.partition_key}")
 
 
-def dag_asset(
-    dag_id: str,
-    *,
-    tasks: Mapping[str, Sequence[Sequence[str]]] | None = None,
-    dag: Sequence[Sequence[str]] = (),
-    partitions: Mapping[str, Mapping[str, str]] | None = None,
-) -> AssetSpec:
-    """The DAG asset with the metadata the operator reads (conventions.PROXY_TARGETS_METADATA_KEY)."""
-    targets = {
-        "dag": [list(k) for k in dag],
-        "tasks": {task_id: [list(k) for k in keys] for task_id, keys in (tasks or {}).items()},
-        "partitions": dict(partitions or {}),
-    }
-    return AssetSpec(
-        key=[INSTANCE_NAME, "dag", dag_id],
-        metadata={
-            DAG_ID_METADATA_KEY: dag_id,
-            INSTANCE_NAME_METADATA_KEY: INSTANCE_NAME,
-            PROXY_TARGETS_METADATA_KEY: json.dumps(targets),
-        },
-    )
-
-
-def _chain(dag_id: str, task_ids: Sequence[str], **kwargs):
-    """One asset per task, each depending on the previous one, and the DAG's mapping."""
-    assets = []
+def _chain(dag_id: str, task_ids: Sequence[str], **kwargs) -> dict[str, list]:
+    """One asset per task, each depending on the previous one: ``{task_id: [asset]}``."""
+    by_task: dict[str, list] = {}
     prev: list[list[str]] = []
     for task_id in task_ids:
-        assets.append(_simple(dag_id, task_id, deps=prev, **kwargs.get(task_id, {})))
+        by_task[task_id] = [_simple(dag_id, task_id, deps=prev, **kwargs.get(task_id, {}))]
         prev = [[dag_id, task_id]]
-    return assets, {task_id: [[dag_id, task_id]] for task_id in task_ids}
+    return by_task
 
 
-MIDDLE, MIDDLE_MAP = _chain("proxy_middle", ["extract", "transform", "load"])
-ALL, ALL_MAP = _chain("proxy_all", ["first", "second"])
-CUSTOM, CUSTOM_MAP = _chain("proxy_custom_auth", ["build"])
-CUSTOM_DAG, _ = _chain("proxy_custom_dag_auth", ["one", "two"])
-FAILING, FAILING_MAP = _chain("proxy_failing", ["before", "breaks"], breaks={"fail": True})
-RETRY, RETRY_MAP = _chain("proxy_retry", ["slow"], slow={"sleep": 6.0})
-KILL, KILL_MAP = _chain("proxy_timeout", ["very_slow"], very_slow={"sleep": 120.0})
-CANCELED, CANCELED_MAP = _chain("proxy_canceled", ["long_running"], long_running={"sleep": 120.0})
-WORKER_KILL, WORKER_KILL_MAP = _chain("proxy_worker_kill", ["slow"], slow={"sleep": 45.0})
-DAG_LEVEL, _ = _chain("proxy_dag_level", ["a", "b", "c"])
-FALLBACK, FALLBACK_MAP = _chain("proxy_fallback", ["only"])
-UNREACH, UNREACH_MAP = _chain("proxy_unreachable", ["only"])
-BENCH, BENCH_MAP = _chain("proxy_bench", ["work"])
-AF2, AF2_MAP = _chain("proxy_airflow2", ["extract", "transform"])
-
-# In-process steps: one Python process per run keeps runs short on a busy test machine.
-defs = Definitions(
-    executor=in_process_executor,
-    assets=[
-        *MIDDLE,
-        *ALL,
-        *CUSTOM,
-        *CUSTOM_DAG,
-        *FAILING,
-        *RETRY,
-        *KILL,
-        *CANCELED,
-        *WORKER_KILL,
-        *DAG_LEVEL,
-        *FALLBACK,
-        *UNREACH,
-        *BENCH,
-        *AF2,
-        daily_table,
-        dag_asset("proxy_middle", tasks=MIDDLE_MAP),
-        dag_asset("proxy_all", tasks=ALL_MAP),
-        dag_asset("proxy_custom_auth", tasks=CUSTOM_MAP),
-        dag_asset(
-            "proxy_custom_dag_auth", dag=[["proxy_custom_dag_auth", "one"], ["proxy_custom_dag_auth", "two"]]
-        ),
-        dag_asset("proxy_failing", tasks=FAILING_MAP),
-        dag_asset("proxy_retry", tasks=RETRY_MAP),
-        dag_asset("proxy_timeout", tasks=KILL_MAP),
-        dag_asset("proxy_canceled", tasks=CANCELED_MAP),
-        dag_asset("proxy_worker_kill", tasks=WORKER_KILL_MAP),
-        dag_asset("proxy_dag_level", dag=[["proxy_dag_level", t] for t in ("a", "b", "c")]),
-        dag_asset("proxy_fallback", tasks=FALLBACK_MAP),
-        dag_asset("proxy_unreachable", tasks=UNREACH_MAP),
-        dag_asset("proxy_bench", tasks=BENCH_MAP),
-        dag_asset("proxy_airflow2", tasks=AF2_MAP),
-        dag_asset(
-            "proxy_partitioned",
-            tasks={"daily": [["proxy_partitioned", "daily_table"]]},
-            partitions={"proxy_partitioned/daily_table": {"fmt": "%Y-%m-%d", "timezone": "UTC"}},
-        ),
+TASK_MAPPED = {
+    "proxy_middle": _chain("proxy_middle", ["extract", "transform", "load"]),
+    "proxy_all": _chain("proxy_all", ["first", "second"]),
+    "proxy_custom_auth": _chain("proxy_custom_auth", ["build"]),
+    "proxy_failing": _chain("proxy_failing", ["before", "breaks"], breaks={"fail": True}),
+    "proxy_retry": _chain("proxy_retry", ["slow"], slow={"sleep": 6.0}),
+    "proxy_timeout": _chain("proxy_timeout", ["very_slow"], very_slow={"sleep": 120.0}),
+    "proxy_canceled": _chain("proxy_canceled", ["long_running"], long_running={"sleep": 120.0}),
+    "proxy_worker_kill": _chain("proxy_worker_kill", ["slow"], slow={"sleep": 45.0}),
+    "proxy_fallback": _chain("proxy_fallback", ["only"]),
+    "proxy_unreachable": _chain("proxy_unreachable", ["only"]),
+    "proxy_bench": _chain("proxy_bench", ["work"]),
+    "proxy_airflow2": _chain("proxy_airflow2", ["extract", "transform"]),
+    "proxy_partitioned": {"daily": [daily_table]},
+}
+DAG_MAPPED = {
+    "proxy_dag_level": [a for assets in _chain("proxy_dag_level", ["a", "b", "c"]).values() for a in assets],
+    "proxy_custom_dag_auth": [
+        a for assets in _chain("proxy_custom_dag_auth", ["one", "two"]).values() for a in assets
     ],
+}
+
+mapped_assets = [
+    *(a for dag_id, by_task in TASK_MAPPED.items() for a in assets_with_task_mappings(dag_id, by_task)),
+    *assets_with_dag_mappings(DAG_MAPPED),
+]
+executor = {"executor": in_process_executor} if EXECUTOR == "in_process" else {}
+
+defs = build_defs_from_airflow_instance(
+    airflow_instance=AirflowInstance(
+        auth_backend=BasicAuthBackend(AIRFLOW_URL, ADMIN_USERNAME, ADMIN_PASSWORD), name=INSTANCE_NAME
+    ),
+    defs=Definitions(assets=mapped_assets, **executor),
 )
