@@ -90,8 +90,8 @@ def proxy_airflow2(
 ) -> Iterator[LocalAirflow]:
     """Airflow 2.11 (``.venv-airflow2``) with the same DAGs.
 
-    ``.venv-airflow2`` has the package installed (editable, with the in-airflow extra), and so dagster
-    too (a base dependency); that the Airflow side never imports it is test_no_dagster_import.py's job.
+    ``.venv-airflow2`` has the package installed (editable, with the in-airflow extra) and no dagster:
+    the extra does not pull it in (tests/test_packaging.py proves that on a fresh install).
     """
     base = tmp_path_factory.mktemp("proxy_airflow2")
     env = airflow_env(dagster.url, auth_proxy.url)
