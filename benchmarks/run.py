@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,9 +183,12 @@ def ground_truth_summary(truth: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in truth.items() if key not in ("run_rows", "mapped_task_rows")}
 
 
-def bench_airflow(major: int, size: Size, work: Path, reference: bool) -> dict[str, Any]:
+def bench_airflow(
+    major: int, size: Size, work: Path, reference: bool, save: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
     """Everything for one Airflow version: start, seed, our scenarios 1-4, dagster-airlift's (Airflow 2),
-    then our latency scenario (it adds runs, so it comes after every catch-up)."""
+    then our latency scenario (it adds runs, so it comes after every catch-up). ``save`` is called with
+    the results so far after each step (a late failure keeps the earlier numbers)."""
     work.mkdir(parents=True, exist_ok=True)
     machine_before = machine_facts()
     print(f"[bench] Airflow {major}: starting with {size.dags} DAGs x {size.tasks} tasks", flush=True)
@@ -196,18 +200,20 @@ def bench_airflow(major: int, size: Size, work: Path, reference: bool) -> dict[s
         result["ground_truth"] = ground_truth_summary(truth)
         result["order"] = ["ours: scenarios 1-4", "dagster-airlift: scenarios 1-4", "ours: latency"]
         result["ours"] = scenarios("ours", VENVS[3], airflow, size, work)
+        save(result)
         print(f"[bench] ours done on Airflow {major}", flush=True)
         if reference:
             result["dagster_airlift"] = scenarios("reference", REFERENCE_VENV, airflow, size, work)
             result["ratios_ours_over_dagster_airlift"] = compare(result["ours"], result["dagster_airlift"])
+            save(result)
             print(f"[bench] dagster-airlift done on Airflow {major}", flush=True)
         if size.latency_samples:
             try:
                 airflow.check_alive()
-            except LocalAirflowError as exc:  # e.g. Airflow 3's scheduler died of "database is locked"
-                result["latency_error"] = f"an Airflow process died, nothing would run: {str(exc)[:300]}"
-            else:
                 latency = scenarios("ours", VENVS[3], airflow, size, work, only="latency")
+            except (LocalAirflowError, RuntimeError) as exc:  # e.g. a scheduler died of "database is locked"
+                result["latency_error"] = str(exc)[-2000:]
+            else:
                 result["ours"].update({k: v for k, v in latency.items() if k != "implementation"})
         result["machine"] = {"before": machine_before, "after": machine_facts()}
         return result
@@ -340,11 +346,15 @@ def main() -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="airlift-bench-"))
     catch_ups: dict[str, dict[str, Any]] = {}
+
+    def save(result: dict[str, Any]) -> None:
+        (results_dir / f"{result['airflow_version']}.json").write_text(json.dumps(result, indent=2) + "\n")
+
     for major in majors:
-        result = bench_airflow(major, size, work / f"airflow{major}", reference and major == 2)
+        result = bench_airflow(major, size, work / f"airflow{major}", reference and major == 2, save)
         catch_ups[result["airflow_version"]] = result["ours"]["catch_up"]
+        save(result)
         path = results_dir / f"{result['airflow_version']}.json"
-        path.write_text(json.dumps(result, indent=2) + "\n")
         print(table(result), flush=True)
         print(f"[bench] wrote {path.relative_to(REPO)}", flush=True)
         if major == 3 and not args.no_proxied_overhead and args.size != "smoke":
