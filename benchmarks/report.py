@@ -66,7 +66,8 @@ def table(af3: dict[str, Any], af2: dict[str, Any], overhead: dict[str, Any]) ->
         theirs = _time(ref.get(ref_key or key))
         rows.append(f"| {label} | {_time(ours3.get(key))} | {_time(ours2.get(key))} | {theirs} | {both} |")
 
-    row("1. snapshot refresh (10 mapped DAGs)", "refresh")
+    mapped = (af3 or af2).get("size", {}).get("mapped_dags", "?")
+    row(f"1. snapshot refresh ({mapped} mapped DAGs)", "refresh")
     row("1. peering only (no mappings)", "refresh_peering_only")
     row("1. uncached definitions load (Python API)", "uncached_defs_load", "refresh (uncached defs load)")
     row(

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -335,9 +335,16 @@ def main() -> None:
         metavar="K",
         help="repeat our catch-up K more times per version on fresh Airflows; writes catch_up_repeats.json",
     )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=None,
+        help="a shorter (or longer) history at the size's DAG count; results go to <version>-runs<N>.json",
+    )
     parser.add_argument("--work", default=None, help="work directory (default: a temporary one)")
     args = parser.parse_args()
-    size = SIZES[args.size]
+    size = SIZES[args.size] if args.runs is None else replace(SIZES[args.size], runs=args.runs)
+    suffix = "" if args.runs is None else f"-runs{args.runs}"
     majors = [int(v) for v in args.airflow.split(",")]
     reference = 2 in majors and not args.no_reference
     if reference and not (REFERENCE_VENV / "bin" / "python").exists():
@@ -348,13 +355,15 @@ def main() -> None:
     catch_ups: dict[str, dict[str, Any]] = {}
 
     def save(result: dict[str, Any]) -> None:
-        (results_dir / f"{result['airflow_version']}.json").write_text(json.dumps(result, indent=2) + "\n")
+        (results_dir / f"{result['airflow_version']}{suffix}.json").write_text(
+            json.dumps(result, indent=2) + "\n"
+        )
 
     for major in majors:
         result = bench_airflow(major, size, work / f"airflow{major}", reference and major == 2, save)
         catch_ups[result["airflow_version"]] = result["ours"]["catch_up"]
         save(result)
-        path = results_dir / f"{result['airflow_version']}.json"
+        path = results_dir / f"{result['airflow_version']}{suffix}.json"
         print(table(result), flush=True)
         print(f"[bench] wrote {path.relative_to(REPO)}", flush=True)
         if major == 3 and not args.no_proxied_overhead and args.size != "smoke":
@@ -364,7 +373,7 @@ def main() -> None:
             print(f"[bench] proxied overhead medians: {modes}; wrote {out.relative_to(REPO)}", flush=True)
     if args.catch_up_repeats:
         repeats = catch_up_repeats(catch_ups, size, work, args.catch_up_repeats)
-        path = results_dir / "catch_up_repeats.json"
+        path = results_dir / f"catch_up_repeats{suffix}.json"
         path.write_text(json.dumps(repeats, indent=2) + "\n")
         print(f"[bench] wrote {path.relative_to(REPO)}", flush=True)
 
