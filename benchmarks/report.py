@@ -96,10 +96,10 @@ def table(af3: dict[str, Any], af2: dict[str, Any], overhead: dict[str, Any]) ->
             return "–"
         return f"{data['median_overhead_s']:.2f} s (median of {len(data['samples'])})"
 
+    version = f", Airflow {overhead['airflow_version']}" if overhead else " (no proxied_overhead.json)"
     rows.append(
-        f"| 6. proxied task overhead, Airflow {overhead.get('airflow_version', '?')}: in-process executor and "
-        f"run coordinator / `dagster dev` defaults | {mode('in_process')} / {mode('dagster_dev_defaults')} "
-        "| – | – | – |"
+        f"| 6. proxied task overhead{version}: in-process executor and default run coordinator / "
+        f"`dagster dev` defaults | {mode('in_process')} / {mode('dagster_dev_defaults')} | – | – | – |"
     )
     rss = [d.get("peak_rss_mb_scenarios_1_3") for d in (ours3, ours2, ref)]
     rows.append(
@@ -138,13 +138,28 @@ def identity_table(af3: dict[str, Any], af2: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _loads(data: Any) -> list[float]:
+    """Every 1-minute load average recorded anywhere in a results JSON."""
+    if isinstance(data, dict):
+        if "load_avg_1_5_15" in data:
+            return [data["load_avg_1_5_15"][0]]
+        return [load for value in data.values() for load in _loads(value)]
+    if isinstance(data, list):
+        return [load for value in data for load in _loads(value)]
+    return []
+
+
 def details(af3: dict[str, Any], af2: dict[str, Any], results: Path = RESULTS) -> str:
     """Numbers the README's prose quotes: load, per-tick times, catch-up split, repeats."""
     lines = []
     for data in (af3, af2):
         if not data:
             continue
-        lines.append(f"- Airflow {data['airflow_version']}: machine load {_load(data)}")
+        loads = _loads(data)
+        lines.append(
+            f"- Airflow {data['airflow_version']}: machine load {_load(data)}; 1-minute load averages recorded "
+            f"before/after its scenarios: {min(loads):.1f}–{max(loads):.1f}"
+        )
         for impl in ("ours", "dagster_airlift"):
             catch = data.get(impl, {}).get("catch_up")
             if not catch:
