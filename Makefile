@@ -62,6 +62,7 @@ test-e2e: install
 	AIRLIFT_E2E_STAGES=all $(VENV)/bin/python -m pytest -q tests/example_project/test_demo_end_to_end.py
 
 # Benchmarks on real Airflow 3 and 2 with dagster-airlift side by side (SIZE=full|small|smoke); see README.
+# BENCH_ARGS: e.g. --airflow 2, --no-proxied-overhead, --catch-up-repeats 2, --runs 1000 (python -m benchmarks.run -h).
 bench: install install-airflow2 install-bench-ref
 	$(VENV)/bin/python -m benchmarks.run --size $(SIZE) $(BENCH_ARGS)
 

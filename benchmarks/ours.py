@@ -1,21 +1,30 @@
 """Scenarios 1-5 and 7 with airlift_components against a seeded benchmark Airflow (run in ``.venv``).
 
     python -m benchmarks.ours --url http://127.0.0.1:8080 --truth truth.json --repeats 5 --out ours.json
+    python -m benchmarks.ours --url ... --truth truth.json --only latency --latency-samples 20 --out l.json
+    python -m benchmarks.ours --url ... --truth truth.json --only catch_up --out c.json
 
-Prints and writes one JSON object. ``benchmarks.run`` starts the Airflow, seeds it and calls this.
+Prints and writes one JSON object. ``benchmarks.run`` starts the Airflow, seeds it and calls this: the
+scenarios 1-4 first, the latency scenario (which triggers runs of ``bench_latency``) only after every
+package's catch-up, so each catch-up sees the same Airflow history.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from dagster import AssetKey, AssetSpec, DagsterInstance, Definitions
+from dagster._core.definitions.definitions_load_context import DefinitionsLoadContext, DefinitionsLoadType
+from dagster._core.definitions.repository_definition import RepositoryLoadData
+from dagster.components.core.component_tree import ComponentTree
 
 from airlift_components.core import (
     AirflowInstance,
@@ -26,16 +35,28 @@ from airlift_components.core import (
     fetch_snapshot,
     sensor_name,
 )
+from airlift_components.core.component import AirflowInstanceComponent
+from airlift_components.core.snapshot_cache import reconstruction_key
 from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME
 from benchmarks.harness import (
+    RUN_FAILED,
+    RUN_SUCCEEDED,
+    TASK_FAILED,
+    TASK_SUCCEEDED_RUN_FAILED,
+    TASK_SUCCEEDED_RUN_SUCCEEDED,
     RequestCounter,
     catch_up,
+    identity_check,
+    mapped_asset_key,
     measure,
     peak_rss_mb,
     resolve,
+    stored_identities,
     summary,
     tick,
+    truth_identities,
 )
+from benchmarks.machine import machine_facts
 
 NAME = "bench"
 LATENCY_DAG = "bench_latency"
@@ -47,25 +68,42 @@ def instance_for(url: str) -> AirflowInstance:
     return AirflowInstance(auth_backend=BasicAuthBackend(url, ADMIN_USERNAME, ADMIN_PASSWORD), name=NAME)
 
 
+PASSWORD_ENV = "AIRLIFT_BENCH_AIRFLOW_PASSWORD"
+# Our rule, as the README states it: a finished run is an event of its DAG asset, a finished mapped
+# task an event of its assets (as soon as the task ends, whatever its run does); success ->
+# materialization, failure -> observation.
+EMITS = (RUN_SUCCEEDED, RUN_FAILED, TASK_SUCCEEDED_RUN_SUCCEEDED, TASK_SUCCEEDED_RUN_FAILED, TASK_FAILED)
+
+
 def mapped_assets(truth: dict[str, Any]) -> list[Any]:
     """One asset mapped to the first task of each mapped DAG."""
     return [
         asset
         for dag_id in truth["mapped_dag_ids"]
         for asset in assets_with_task_mappings(
-            dag_id, {truth["mapped_task_id"]: [AssetSpec(f"{dag_id}_out")]}
+            dag_id, {truth["mapped_task_id"]: [AssetSpec(list(mapped_asset_key(dag_id)))]}
         )
     ]
 
 
-def expected_events(truth: dict[str, Any]) -> dict[str, int]:
-    """What our sensor must store: success -> materialization, failure -> observation (run and task)."""
-    runs = truth["runs_by_state"]
-    mapped = truth["mapped_successes_by_run_state"]
-    return {
-        "materializations": runs.get("success", 0) + sum(mapped.values()),
-        "observations": runs.get("failed", 0),
-    }
+def describe(path: tuple[str, ...], metadata: Mapping[str, Any]) -> tuple[str, str, str | None]:
+    """(dag_id, run_id, task_id) of one of our events, read from the metadata it carries."""
+    task = metadata.get("airflow/task_id")
+    return metadata["airflow/dag_id"].value, metadata["airflow/run_id"].value, task.value if task else None
+
+
+def check_identities(truth: dict[str, Any]) -> Callable[[DagsterInstance], dict[str, Any]]:
+    """The identity check of the stored events against everything Airflow's database calls for."""
+    return lambda instance: identity_check(
+        stored_identities(instance, describe), truth_identities(truth, NAME), EMITS
+    )
+
+
+def with_machine(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run one scenario; its result with the machine's load before and after."""
+    before = machine_facts()
+    result = fn()
+    return {**result, "machine": {"before": before, "after": machine_facts()}}
 
 
 def scenario_refresh(
@@ -92,21 +130,85 @@ def scenario_refresh(
     return results
 
 
-def scenario_cached_load(
-    url: str, truth: dict[str, Any], counter: RequestCounter, repeats: int, cache: Path
+def component(url: str, truth: dict[str, Any]) -> AirflowInstanceComponent:
+    """The YAML component (as ``defs.yaml`` would declare it) with the same task mappings."""
+    os.environ[PASSWORD_ENV] = ADMIN_PASSWORD
+    return AirflowInstanceComponent.resolve_from_dict(
+        {
+            "name": NAME,
+            "auth": {
+                "type": "basic",
+                "webserver_url": url,
+                "username": ADMIN_USERNAME,
+                "password_env": PASSWORD_ENV,
+            },
+            "mappings": [
+                {
+                    "dag_id": dag_id,
+                    "task_mappings": [
+                        {
+                            "task_id": truth["mapped_task_id"],
+                            "assets": [{"key": "/".join(mapped_asset_key(dag_id))}],
+                        }
+                    ],
+                }
+                for dag_id in truth["mapped_dag_ids"]
+            ],
+        }
+    )
+
+
+def scenario_cached_load_component(
+    url: str, truth: dict[str, Any], counter: RequestCounter, repeats: int, state: Path
 ) -> dict[str, Any]:
-    """2. Definitions from the snapshot cache file (written by one uncached load first)."""
+    """2a. The component's definitions from its defs state (written once, as ``dg utils
+    refresh-defs-state`` does; not timed), each load building from that state alone."""
+    _, write_s, write_requests = measure(lambda: component(url, truth).write_state_to_path(state), counter)
+    context = ComponentTree.for_test().load_context
 
     def load() -> Definitions:
-        return build_defs_from_airflow_instance(
-            airflow_instance=instance_for(url),
-            defs=Definitions(assets=mapped_assets(truth)),
-            snapshot_cache_dir=cache,
-        )
+        return component(url, truth).build_defs_from_state(context, state)
 
-    load()
     samples = [measure(load, counter) for _ in range(repeats)]
-    return summary([s[1] for s in samples], [s[2] for s in samples])
+    return summary(
+        [s[1] for s in samples],
+        [s[2] for s in samples],
+        mechanism="YAML component: defs state written once (write_state_to_path), loads from it "
+        "(build_defs_from_state)",
+        state_write_s=round(write_s, 4),
+        state_write_requests=write_requests,
+    )
+
+
+def scenario_cached_load_reconstruction(
+    url: str, truth: dict[str, Any], counter: RequestCounter, repeats: int
+) -> dict[str, Any]:
+    """2b. The Python API's reconstruction load (what a run worker does) from the reconstruction
+    metadata of one initial load, the same mechanism as dagster-airlift's cached load."""
+    initial = build_defs_from_airflow_instance(
+        airflow_instance=instance_for(url), defs=Definitions(assets=mapped_assets(truth))
+    )
+    data = RepositoryLoadData(cacheable_asset_data={}, reconstruction_metadata=initial.metadata)
+    stored = initial.metadata[reconstruction_key(NAME)].data
+
+    def reconstruct() -> Definitions:
+        context = DefinitionsLoadContext(
+            load_type=DefinitionsLoadType.RECONSTRUCTION, repository_load_data=data
+        )
+        with DefinitionsLoadContext.scoped(context):
+            defs = build_defs_from_airflow_instance(
+                airflow_instance=instance_for(url), defs=Definitions(assets=mapped_assets(truth))
+            )
+        if defs.metadata[reconstruction_key(NAME)].data != stored:
+            raise RuntimeError("the reconstructed definitions do not carry the initial load's snapshot")
+        return defs
+
+    samples = [measure(reconstruct, counter) for _ in range(repeats)]
+    return summary(
+        [s[1] for s in samples],
+        [s[2] for s in samples],
+        mechanism="Python API: reconstruction metadata of an initial load (DefinitionsLoadType.RECONSTRUCTION)",
+    )
 
 
 def caught_up(cursor_text: str | None) -> bool:
@@ -122,7 +224,7 @@ def scenario_catch_up(
     start = datetime.fromisoformat(truth["history_start"]) - timedelta(minutes=10)
     now = datetime.now(timezone.utc)
     cursor = SensorCursor.initial(now, now - start).serialize()
-    return catch_up(defs, sensor_name(NAME), instance, cursor, caught_up, counter, expected_events(truth))
+    return catch_up(defs, sensor_name(NAME), instance, cursor, caught_up, counter, check_identities(truth))
 
 
 def scenario_idle_tick(
@@ -139,8 +241,11 @@ def scenario_idle_tick(
     return summary([s[0] for s in samples], [s[1] for s in samples], events_emitted=emitted)
 
 
-def scenario_latency(url: str, samples: int) -> dict[str, Any]:
-    """5. Task end in Airflow -> materialization stored in Dagster, the sensor ticking every second."""
+def scenario_latency(url: str, samples: int, counter: RequestCounter) -> dict[str, Any]:
+    """5. Task end in Airflow -> materialization stored in Dagster, the sensor ticking every second.
+
+    Requests per sample: those the sensor's ticks sent from the trigger until the event was stored
+    (the benchmark's own trigger and task-instance lookup are not counted)."""
     airflow = instance_for(url)
     defs = resolve(
         build_defs_from_airflow_instance(
@@ -154,17 +259,23 @@ def scenario_latency(url: str, samples: int) -> dict[str, Any]:
     )
     client = airflow.client
     latencies = []
+    requests_per_sample = []
+    ticks_per_sample = []
     with tempfile.TemporaryDirectory() as home, DagsterInstance.local_temp(home) as instance:
         cursor = SensorCursor.initial(datetime.now(timezone.utc), timedelta(0)).serialize()
         for _ in range(samples):
             run = client.trigger_dag_run(LATENCY_DAG)
             deadline = time.monotonic() + 300
             stored_at = None
+            sensor_requests = ticks = 0
             while stored_at is None:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"run {run.run_id} of {LATENCY_DAG} not materialized within 300 s")
                 tick_started = time.monotonic()
+                before = counter.count
                 cursor = tick(defs, sensor_name(NAME), instance, cursor).cursor
+                sensor_requests += counter.count - before
+                ticks += 1
                 event = instance.get_latest_materialization_event(LATENCY_ASSET)
                 if (
                     event is not None
@@ -174,15 +285,28 @@ def scenario_latency(url: str, samples: int) -> dict[str, Any]:
                 time.sleep(max(0.0, 1.0 - (time.monotonic() - tick_started)))
             (ti,) = client.list_task_instances(dag_ids=[LATENCY_DAG], run_ids=[run.run_id])
             latencies.append(stored_at - ti.end_date.timestamp())
-    return summary(latencies, [0] * len(latencies), unit="seconds from task end to stored materialization")
+            requests_per_sample.append(sensor_requests)
+            ticks_per_sample.append(ticks)
+    return summary(
+        latencies,
+        requests_per_sample,
+        unit="seconds from task end to stored materialization; requests: the sensor's, trigger to stored",
+        ticks_per_sample=ticks_per_sample,
+    )
 
 
 def run_scenarios(
-    url: str, truth: dict[str, Any], repeats: int, latency_samples: int = 0, out: Path | None = None
+    url: str,
+    truth: dict[str, Any],
+    repeats: int,
+    latency_samples: int = 0,
+    out: Path | None = None,
+    only: str | None = None,
 ) -> dict[str, Any]:
-    """Scenarios 1-4 and 7 (and 5 when ``latency_samples``) against a seeded Airflow.
+    """Scenarios 1-4 and 7, or ``only`` one of "catch_up" (3 alone) and "latency" (5, ``latency_samples``).
 
     With ``out``, the results so far are written there after each scenario (a late failure keeps them).
+    Every scenario's result carries the machine's load before and after it.
     """
     counter = RequestCounter()
     result: dict[str, Any] = {"implementation": "airlift-components"}
@@ -191,45 +315,63 @@ def run_scenarios(
         if out is not None:
             out.write_text(json.dumps(result, indent=2))
 
-    result.update(scenario_refresh(url, truth, counter, repeats))
-    save()
+    if only == "latency":
+        try:
+            result["latency"] = with_machine(lambda: scenario_latency(url, latency_samples, counter))
+        except RuntimeError as exc:  # e.g. Airflow's scheduler died: say so in the results
+            result["latency_error"] = str(exc)
+        save()
+        return result
+    if only is None:
+        before = machine_facts()
+        result.update(scenario_refresh(url, truth, counter, repeats))
+        result["machine_refresh"] = {"before": before, "after": machine_facts()}
+        save()
     with tempfile.TemporaryDirectory() as tmp:
-        cache = Path(tmp) / "cache"
-        result["cached_load"] = scenario_cached_load(url, truth, counter, repeats, cache)
+        if only is None:
+            result["cached_load_component_defs_state"] = with_machine(
+                lambda: scenario_cached_load_component(url, truth, counter, repeats, Path(tmp) / "state")
+            )
+            result["cached_load_reconstruction"] = with_machine(
+                lambda: scenario_cached_load_reconstruction(url, truth, counter, repeats)
+            )
+            save()
         defs = resolve(
             build_defs_from_airflow_instance(
-                airflow_instance=instance_for(url),
-                defs=Definitions(assets=mapped_assets(truth)),
-                snapshot_cache_dir=cache,
+                airflow_instance=instance_for(url), defs=Definitions(assets=mapped_assets(truth))
             )
         )
         (Path(tmp) / "dagster_home").mkdir()
         with DagsterInstance.local_temp(str(Path(tmp) / "dagster_home")) as instance:
+            before = machine_facts()
             result["catch_up"], cursor = scenario_catch_up(truth, counter, instance, defs)
+            result["catch_up"]["machine"] = {"before": before, "after": machine_facts()}
             result["peak_rss_mb_scenarios_1_3"] = peak_rss_mb()
             save()
-            result["idle_tick"] = scenario_idle_tick(defs, instance, cursor, counter, repeats)
-            save()
-    if latency_samples:
-        try:
-            result["latency"] = scenario_latency(url, latency_samples)
-        except RuntimeError as exc:  # e.g. Airflow's scheduler died: keep the other scenarios' numbers
-            result["latency_error"] = str(exc)
-        save()
+            if only is None:
+                result["idle_tick"] = with_machine(
+                    lambda: scenario_idle_tick(defs, instance, cursor, counter, repeats)
+                )
+                save()
     return result
 
 
 def main() -> None:
     """Run the scenarios and print/write the JSON result."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", required=True)
     parser.add_argument("--truth", required=True)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--latency-samples", type=int, default=0)
+    parser.add_argument("--only", choices=["catch_up", "latency"], default=None)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     truth = json.loads(Path(args.truth).read_text())
-    result = run_scenarios(args.url, truth, args.repeats, args.latency_samples, out=Path(args.out))
+    result = run_scenarios(
+        args.url, truth, args.repeats, args.latency_samples, out=Path(args.out), only=args.only
+    )
     print(json.dumps(result))
 
 

@@ -3,8 +3,8 @@
     .venv-bench-ref/bin/python -m benchmarks.reference --url http://127.0.0.1:8080 --truth truth.json \
         --repeats 5 --out reference.json
 
-Same measurements as ``benchmarks.ours`` (same request hook, same tick-and-store loop); imports
-nothing from airlift_components.
+Same measurements as ``benchmarks.ours`` (same request hook, same tick-and-store loop, same identity
+check); imports nothing from airlift_components.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,18 +31,33 @@ from dagster_airlift.core import (
 from dagster_airlift.core.sensor.sensor_builder import AirflowPollingSensorCursor
 
 from benchmarks.harness import (
+    RUN_SUCCEEDED,
+    TASK_SUCCEEDED_RUN_SUCCEEDED,
     RequestCounter,
     catch_up,
+    dag_asset_key,
+    identity_check,
+    mapped_asset_key,
     measure,
     peak_rss_mb,
     resolve,
+    stored_identities,
     summary,
     tick,
+    truth_identities,
 )
+from benchmarks.machine import machine_facts
 
 NAME = "bench"
 SENSOR = f"{NAME}__airflow_dag_status_sensor"
 USERNAME = PASSWORD = "admin"
+# What dagster-airlift 0.29.27 is expected to emit, from its source: its sensor lists DAG runs with
+# `states=["success"]` only (AirflowInstance.get_dag_runs_batch) and, per such run, the successful task
+# instances of mapped tasks; every event is a materialization. So: successful runs, and mapped tasks
+# that succeeded in a successful run. The identity check's by_category measures it.
+EMITS = (RUN_SUCCEEDED, TASK_SUCCEEDED_RUN_SUCCEEDED)
+# Its events carry the Airflow run id in their metadata, not the DAG or task id.
+RUN_ID_METADATA_KEY = "Airflow Run ID"
 
 
 def instance_for(url: str) -> AirflowInstance:
@@ -59,7 +74,8 @@ def load(url: str, truth: dict[str, Any]) -> Definitions:
         asset
         for dag_id in truth["mapped_dag_ids"]
         for asset in assets_with_task_mappings(
-            dag_id=dag_id, task_mappings={truth["mapped_task_id"]: [AssetSpec(f"{dag_id}_out")]}
+            dag_id=dag_id,
+            task_mappings={truth["mapped_task_id"]: [AssetSpec(list(mapped_asset_key(dag_id)))]},
         )
     ]
     return build_defs_from_airflow_instance(
@@ -67,13 +83,23 @@ def load(url: str, truth: dict[str, Any]) -> Definitions:
     )
 
 
-def expected_events(truth: dict[str, Any]) -> dict[str, int]:
-    """dagster-airlift materializes successful runs and every successful mapped task (in any run)."""
-    return {
-        "materializations": truth["runs_by_state"].get("success", 0)
-        + sum(truth["mapped_successes_by_run_state"].values()),
-        "observations": 0,
-    }
+def check_identities(truth: dict[str, Any]) -> Callable[[DagsterInstance], dict[str, Any]]:
+    """The identity check of the stored events. dagster-airlift's events name the Airflow run in their
+    metadata; the DAG (and task) is the one the asset key belongs to: each benchmark asset key belongs
+    to exactly one DAG (its DAG asset) or one mapped task (``<dag_id>_out``)."""
+    owners: dict[tuple[str, ...], tuple[str, str | None]] = {}
+    for dag_id, _, _ in truth["run_rows"]:
+        owners[dag_asset_key(NAME, dag_id)] = (dag_id, None)
+    for dag_id in truth["mapped_dag_ids"]:
+        owners[mapped_asset_key(dag_id)] = (dag_id, truth["mapped_task_id"])
+
+    def describe(path: tuple[str, ...], metadata: Mapping[str, Any]) -> tuple[str, str, str | None]:
+        dag_id, task_id = owners.get(path, ("?", None))
+        return dag_id, metadata[RUN_ID_METADATA_KEY].value, task_id
+
+    return lambda instance: identity_check(
+        stored_identities(instance, describe), truth_identities(truth, NAME), EMITS
+    )
 
 
 def cached_load(url: str, truth: dict[str, Any], counter: RequestCounter, repeats: int) -> dict[str, Any]:
@@ -91,7 +117,11 @@ def cached_load(url: str, truth: dict[str, Any], counter: RequestCounter, repeat
             return load(url, truth)
 
     samples = [measure(reconstruct, counter) for _ in range(repeats)]
-    return summary([s[1] for s in samples], [s[2] for s in samples])
+    return summary(
+        [s[1] for s in samples],
+        [s[2] for s in samples],
+        mechanism="Python API: reconstruction metadata of an initial load (DefinitionsLoadType.RECONSTRUCTION)",
+    )
 
 
 def scenario_catch_up(
@@ -104,7 +134,7 @@ def scenario_catch_up(
     def caught_up(text: str) -> bool:
         return deserialize_value(text, AirflowPollingSensorCursor).end_date_lte is None
 
-    return catch_up(defs, SENSOR, instance, cursor, caught_up, counter, expected_events(truth))
+    return catch_up(defs, SENSOR, instance, cursor, caught_up, counter, check_identities(truth))
 
 
 def idle_tick(
@@ -133,16 +163,36 @@ def main() -> None:
     truth = json.loads(Path(args.truth).read_text())
     counter = RequestCounter()
     result: dict[str, Any] = {"implementation": "dagster-airlift 0.29.27"}
-    samples = [measure(lambda: load(args.url, truth), counter) for _ in range(args.repeats)]
-    result["uncached_defs_load"] = summary([s[1] for s in samples], [s[2] for s in samples])
-    result["cached_load"] = cached_load(args.url, truth, counter, args.repeats)
+
+    def save() -> None:
+        Path(args.out).write_text(json.dumps(result, indent=2))
+
+    def with_machine(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        before = machine_facts()
+        row = fn()
+        return {**row, "machine": {"before": before, "after": machine_facts()}}
+
+    def uncached() -> dict[str, Any]:
+        samples = [measure(lambda: load(args.url, truth), counter) for _ in range(args.repeats)]
+        return summary([s[1] for s in samples], [s[2] for s in samples])
+
+    result["uncached_defs_load"] = with_machine(uncached)
+    result["cached_load_reconstruction"] = with_machine(
+        lambda: cached_load(args.url, truth, counter, args.repeats)
+    )
+    save()
     defs = resolve(load(args.url, truth))
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "dagster_home").mkdir()
         with DagsterInstance.local_temp(str(Path(tmp) / "dagster_home")) as instance:
+            before = machine_facts()
             result["catch_up"], cursor = scenario_catch_up(truth, counter, instance, defs)
+            result["catch_up"]["machine"] = {"before": before, "after": machine_facts()}
             result["peak_rss_mb_scenarios_1_3"] = peak_rss_mb()
-            result["idle_tick"] = idle_tick(defs, instance, cursor, counter, args.repeats)
+            save()
+            result["idle_tick"] = with_machine(
+                lambda: idle_tick(defs, instance, cursor, counter, args.repeats)
+            )
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(json.dumps(result))
 

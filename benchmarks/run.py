@@ -2,25 +2,33 @@
 
     python -m benchmarks.run                      # full size on Airflow 3 and 2 (+ dagster-airlift on 2)
     python -m benchmarks.run --size small --airflow 3
+    python -m benchmarks.run --catch-up-repeats 2 # + our catch-up twice more on fresh Airflows
 
-Full-size results go to ``benchmarks/results/<airflow-version>.json``; other sizes to
-``benchmarks/.work/results/``. dagster-airlift runs from ``.venv-bench-ref`` (``make install-bench-ref``).
+Per Airflow version: start a fresh Airflow, seed it, run our scenarios 1-4, dagster-airlift's (Airflow 2),
+and only then our latency scenario, whose triggered runs would otherwise be part of the history that the
+second catch-up reads: both packages catch up on the same, identical Airflow state.
+
+Full-size results go to ``benchmarks/results/<airflow-version>.json`` (``proxied_overhead.json``,
+``catch_up_repeats.json``); other sizes to ``benchmarks/.work/results/<size>/``. dagster-airlift runs
+from ``.venv-bench-ref`` (``make install-bench-ref``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from airlift_components.testing.local_airflow import LocalAirflow, LocalAirflowError
+from benchmarks.machine import machine_facts
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "benchmarks"
@@ -108,23 +116,27 @@ def seed(airflow: LocalAirflow, major: int, size: Size, work: Path) -> dict[str,
     return run_json(command, out, env=airflow.env, timeout=7200)
 
 
-def scenarios(module: str, venv: Path, airflow: LocalAirflow, size: Size, work: Path, latency: bool) -> dict:
-    """Run ``benchmarks.ours`` or ``benchmarks.reference`` in its own process (its own peak RSS)."""
-    out = work / f"{module}.json"
+def scenarios(
+    module: str, venv: Path, airflow: LocalAirflow, size: Size, work: Path, only: str | None = None
+) -> dict:
+    """Run ``benchmarks.ours`` or ``benchmarks.reference`` in its own process (its own peak RSS);
+    ``only``: "latency" or "catch_up" (ours)."""
+    out = work / f"{module}{'_' + only if only else ''}.json"
     command = [str(venv / "bin" / "python"), "-m", f"benchmarks.{module}", "--url", airflow.url]
     command += ["--truth", str(work / "truth.json"), "--repeats", str(size.repeats), "--out", str(out)]
-    if latency and size.latency_samples:
+    if only:
+        command += ["--only", only]
+    if only == "latency":
         command += ["--latency-samples", str(size.latency_samples)]
+    return run_json(command, out, timeout=14400)
+
+
+def proxied_overhead(out: Path, runs: int = 10) -> dict[str, Any]:
+    """6. ``benchmarks.proxied_overhead``: the proxied-task overhead on a real Airflow 3 and Dagster, in
+    both Dagster setups it measures; writes ``out``."""
+    command = [str(VENVS[3] / "bin" / "python"), "-m", "benchmarks.proxied_overhead"]
+    command += ["--runs", str(runs), "--out", str(out)]
     return run_json(command, out, timeout=7200)
-
-
-def proxied_overhead(work: Path) -> dict[str, Any]:
-    """6. The proxied-task overhead measurement of the test suite (real Airflow 3 + Dagster webserver), median of 10."""
-    out = work / "proxy_overhead.json"
-    command = [str(VENVS[3] / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    command += ["tests/in_airflow/test_proxy_overhead.py"]
-    env = {**os.environ, "AIRLIFT_BENCH_OUT": str(out), "AIRLIFT_BENCH_PROXY_RUNS": "10"}
-    return run_json(command, out, env=env, timeout=3600)
 
 
 def ratio(ours: float | int | None, theirs: float | int | None) -> float | None:
@@ -135,10 +147,19 @@ def ratio(ours: float | int | None, theirs: float | int | None) -> float | None:
 
 
 def compare(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
-    """Ratios ours/theirs for scenarios 1-4 (time and requests; < 1 means we are cheaper)."""
+    """Ratios ours/theirs for scenarios 1-4 (time and requests; < 1 means we are cheaper). Cached loads:
+    ours by reconstruction metadata against theirs (the same mechanism), and our component's defs
+    state against their reconstruction."""
     pairs = {
         "refresh (uncached defs load)": (ours["uncached_defs_load"], theirs["uncached_defs_load"]),
-        "cached_load": (ours["cached_load"], theirs["cached_load"]),
+        "cached_load_reconstruction": (
+            ours["cached_load_reconstruction"],
+            theirs["cached_load_reconstruction"],
+        ),
+        "cached_load_component_defs_state_vs_their_reconstruction": (
+            ours["cached_load_component_defs_state"],
+            theirs["cached_load_reconstruction"],
+        ),
         "idle_tick": (ours["idle_tick"], theirs["idle_tick"]),
     }
     result = {
@@ -157,35 +178,94 @@ def compare(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def bench_airflow(major: int, size: Size, work: Path, reference: bool) -> dict[str, Any]:
-    """Everything for one Airflow version: start, seed, our scenarios, then dagster-airlift's (Airflow 2)."""
+def ground_truth_summary(truth: dict[str, Any]) -> dict[str, Any]:
+    """The ground truth's counts (the identity rows stay in the work directory's truth.json)."""
+    return {key: value for key, value in truth.items() if key not in ("run_rows", "mapped_task_rows")}
+
+
+def bench_airflow(
+    major: int, size: Size, work: Path, reference: bool, save: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
+    """Everything for one Airflow version: start, seed, our scenarios 1-4, dagster-airlift's (Airflow 2),
+    then our latency scenario (it adds runs, so it comes after every catch-up). ``save`` is called with
+    the results so far after each step (a late failure keeps the earlier numbers)."""
     work.mkdir(parents=True, exist_ok=True)
+    machine_before = machine_facts()
     print(f"[bench] Airflow {major}: starting with {size.dags} DAGs x {size.tasks} tasks", flush=True)
     airflow = start_airflow(major, size, work / "airflow")
     try:
         truth = seed(airflow, major, size, work)
         print(f"[bench] seeded {truth['runs']} runs, {truth['task_instances']} task instances", flush=True)
         result: dict[str, Any] = {"airflow_version": truth["airflow_version"], "size": size.__dict__}
-        result["ground_truth"] = truth
-        try:
-            airflow.check_alive()
-            alive = True
-        except (
-            LocalAirflowError
-        ) as exc:  # e.g. Airflow 3's scheduler dies of "database is locked" while parsing
-            result["latency_skipped"] = f"an Airflow process died, nothing would run: {str(exc)[:300]}"
-            alive = False
-        result["ours"] = scenarios("ours", VENVS[3], airflow, size, work, latency=alive)
+        result["ground_truth"] = ground_truth_summary(truth)
+        result["order"] = ["ours: scenarios 1-4", "dagster-airlift: scenarios 1-4", "ours: latency"]
+        result["ours"] = scenarios("ours", VENVS[3], airflow, size, work)
+        save(result)
         print(f"[bench] ours done on Airflow {major}", flush=True)
         if reference:
-            result["dagster_airlift"] = scenarios(
-                "reference", REFERENCE_VENV, airflow, size, work, latency=False
-            )
+            result["dagster_airlift"] = scenarios("reference", REFERENCE_VENV, airflow, size, work)
             result["ratios_ours_over_dagster_airlift"] = compare(result["ours"], result["dagster_airlift"])
+            save(result)
             print(f"[bench] dagster-airlift done on Airflow {major}", flush=True)
+        if size.latency_samples:
+            try:
+                airflow.check_alive()
+                latency = scenarios("ours", VENVS[3], airflow, size, work, only="latency")
+            except (LocalAirflowError, RuntimeError) as exc:  # e.g. a scheduler died of "database is locked"
+                result["latency_error"] = str(exc)[-2000:]
+            else:
+                result["ours"].update({k: v for k, v in latency.items() if k != "implementation"})
+        result["machine"] = {"before": machine_before, "after": machine_facts()}
         return result
     finally:
         airflow.stop()
+
+
+def catch_up_sample(major: int, size: Size, work: Path) -> dict[str, Any]:
+    """Our catch-up alone on a freshly started and seeded Airflow."""
+    work.mkdir(parents=True, exist_ok=True)
+    airflow = start_airflow(major, size, work / "airflow")
+    try:
+        seed(airflow, major, size, work)
+        return scenarios("ours", VENVS[3], airflow, size, work, only="catch_up")["catch_up"]
+    finally:
+        airflow.stop()
+
+
+def catch_up_repeats(
+    first: dict[str, dict[str, Any]], size: Size, work: Path, repeats: int
+) -> dict[str, Any]:
+    """``--catch-up-repeats``: the catch-up of each version's main run, then ``repeats`` more samples."""
+    keep = (
+        "wall_s",
+        "requests",
+        "ticks",
+        "caught_up",
+        "sensor_evaluate_s",
+        "dagster_store_s",
+        "events_per_s",
+    )
+    result: dict[str, Any] = {
+        "note": "Scenario 3 (ours): the first sample is the main run's catch-up, each further one a fresh "
+        "Airflow started and seeded for it (python -m benchmarks.run --catch-up-repeats K).",
+        "size": size.__dict__,
+    }
+    for version, catch in first.items():
+        major = int(version.split(".")[0])
+        samples = [catch]
+        for k in range(repeats):
+            print(f"[bench] catch-up repeat {k + 1}/{repeats} on Airflow {major}", flush=True)
+            samples.append(catch_up_sample(major, size, work / f"repeat{major}_{k}"))
+        rows = [
+            {
+                **{key: sample[key] for key in keep},
+                "identity_check_equal": sample["identity_check"]["equal"],
+                "machine": sample["machine"],
+            }
+            for sample in samples
+        ]
+        result[version] = {"samples": rows, "median_wall_s": statistics.median(r["wall_s"] for r in rows)}
+    return result
 
 
 def table(result: dict[str, Any]) -> str:
@@ -200,7 +280,8 @@ def table(result: dict[str, Any]) -> str:
             "refresh",
             "refresh_peering_only",
             "uncached_defs_load",
-            "cached_load",
+            "cached_load_component_defs_state",
+            "cached_load_reconstruction",
             "idle_tick",
             "latency",
         ):
@@ -211,10 +292,16 @@ def table(result: dict[str, Any]) -> str:
                     f"{row['requests']:9d}"
                 )
         catch = data["catch_up"]
+        check = catch["identity_check"]
         lines.append(
             f"  {'catch_up':34s} {impl:15s} {catch['wall_s']:9.2f} {'':9s} {'':9s} {catch['requests']:9d}"
-            f"  ticks={catch['ticks']} events/s={catch['events_per_s']} match={catch['events_match_ground_truth']}"
+            f"  ticks={catch['ticks']} caught_up={catch['caught_up']} events/s={catch['events_per_s']}"
+            f" identities: expected={check['expected']} stored={check['stored']} lost={check['lost']}"
+            f" duplicated={check['duplicated']} unexpected={check['unexpected']}"
         )
+        for category, counts in check["by_category"].items():
+            if counts["in_airflow"]:
+                lines.append(f"      {category}: {counts['stored']} of {counts['in_airflow']} stored")
         if "peak_rss_mb_scenarios_1_3" in data:
             lines.append(
                 f"  {'peak RSS (scenarios 1-3), MiB':34s} {impl:15s} {data['peak_rss_mb_scenarios_1_3']:9.1f}"
@@ -223,8 +310,12 @@ def table(result: dict[str, Any]) -> str:
         lines.append(
             f"  ratios ours/dagster-airlift: {json.dumps(result['ratios_ours_over_dagster_airlift'])}"
         )
-    if "proxied_overhead" in result:
-        lines.append(f"  proxied overhead median: {result['proxied_overhead']['median_overhead_s']} s")
+    machine = result.get("machine", {})
+    if machine:
+        lines.append(
+            f"  load average (1/5/15 min) before {machine['before']['load_avg_1_5_15']}, "
+            f"after {machine['after']['load_avg_1_5_15']} on {machine['before']['cpus']} CPUs"
+        )
     return "\n".join(lines)
 
 
@@ -237,9 +328,23 @@ def main() -> None:
     parser.add_argument("--airflow", default="3,2", help="comma-separated major versions: 3, 2 or 3,2")
     parser.add_argument("--no-reference", action="store_true", help="skip dagster-airlift on Airflow 2")
     parser.add_argument("--no-proxied-overhead", action="store_true", help="skip scenario 6 (Airflow 3)")
+    parser.add_argument(
+        "--catch-up-repeats",
+        type=int,
+        default=0,
+        metavar="K",
+        help="repeat our catch-up K more times per version on fresh Airflows; writes catch_up_repeats.json",
+    )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=None,
+        help="a shorter (or longer) history at the size's DAG count; results go to <version>-runs<N>.json",
+    )
     parser.add_argument("--work", default=None, help="work directory (default: a temporary one)")
     args = parser.parse_args()
-    size = SIZES[args.size]
+    size = SIZES[args.size] if args.runs is None else replace(SIZES[args.size], runs=args.runs)
+    suffix = "" if args.runs is None else f"-runs{args.runs}"
     majors = [int(v) for v in args.airflow.split(",")]
     reference = 2 in majors and not args.no_reference
     if reference and not (REFERENCE_VENV / "bin" / "python").exists():
@@ -247,13 +352,29 @@ def main() -> None:
     results_dir = BENCH / "results" if args.size == "full" else BENCH / ".work" / "results" / args.size
     results_dir.mkdir(parents=True, exist_ok=True)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="airlift-bench-"))
+    catch_ups: dict[str, dict[str, Any]] = {}
+
+    def save(result: dict[str, Any]) -> None:
+        (results_dir / f"{result['airflow_version']}{suffix}.json").write_text(
+            json.dumps(result, indent=2) + "\n"
+        )
+
     for major in majors:
-        result = bench_airflow(major, size, work / f"airflow{major}", reference and major == 2)
-        if major == 3 and not args.no_proxied_overhead and args.size != "smoke":
-            result["proxied_overhead"] = proxied_overhead(work / "airflow3")
-        path = results_dir / f"{result['airflow_version']}.json"
-        path.write_text(json.dumps(result, indent=2) + "\n")
+        result = bench_airflow(major, size, work / f"airflow{major}", reference and major == 2, save)
+        catch_ups[result["airflow_version"]] = result["ours"]["catch_up"]
+        save(result)
+        path = results_dir / f"{result['airflow_version']}{suffix}.json"
         print(table(result), flush=True)
+        print(f"[bench] wrote {path.relative_to(REPO)}", flush=True)
+        if major == 3 and not args.no_proxied_overhead and args.size != "smoke":
+            out = results_dir / "proxied_overhead.json"
+            overhead = proxied_overhead(out)
+            modes = {name: mode["median_overhead_s"] for name, mode in overhead["modes"].items()}
+            print(f"[bench] proxied overhead medians: {modes}; wrote {out.relative_to(REPO)}", flush=True)
+    if args.catch_up_repeats:
+        repeats = catch_up_repeats(catch_ups, size, work, args.catch_up_repeats)
+        path = results_dir / f"catch_up_repeats{suffix}.json"
+        path.write_text(json.dumps(repeats, indent=2) + "\n")
         print(f"[bench] wrote {path.relative_to(REPO)}", flush=True)
 
 

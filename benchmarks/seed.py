@@ -181,6 +181,30 @@ def ground_truth(dag_ids: list[str], mapped: list[str], oldest_start: datetime, 
                 .group_by(DagRun.state)
             ).all()
         )
+        # Identities for the benchmarks' identity check: every run in the database (any DAG, so a run
+        # that is not part of the seeded history would show up as expected-but-not-seeded), and every
+        # instance of the mapped task in the mapped DAGs with the state of its run.
+        run_rows = [
+            list(row)
+            for row in session.execute(
+                select(DagRun.dag_id, DagRun.run_id, DagRun.state).order_by(DagRun.dag_id, DagRun.run_id)
+            ).all()
+        ]
+        mapped_task_rows = [
+            list(row)
+            for row in session.execute(
+                select(
+                    TaskInstance.dag_id,
+                    TaskInstance.run_id,
+                    TaskInstance.task_id,
+                    TaskInstance.state,
+                    DagRun.state,
+                )
+                .join(DagRun, (DagRun.dag_id == TaskInstance.dag_id) & (DagRun.run_id == TaskInstance.run_id))
+                .where(TaskInstance.dag_id.in_(mapped), TaskInstance.task_id == MAPPED_TASK)
+                .order_by(TaskInstance.dag_id, TaskInstance.run_id)
+            ).all()
+        ]
     return {
         "airflow_version": airflow_version,
         "dags": len(dag_ids),
@@ -194,6 +218,8 @@ def ground_truth(dag_ids: list[str], mapped: list[str], oldest_start: datetime, 
         "task_instances": sum(tis_by_state.values()),
         "history_start": oldest_start.isoformat(),
         "seed_seconds": round(seconds, 1),
+        "run_rows": run_rows,  # [dag_id, run_id, state]
+        "mapped_task_rows": mapped_task_rows,  # [dag_id, run_id, task_id, state, run state]
     }
 
 

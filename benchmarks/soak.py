@@ -26,6 +26,7 @@ from dagster import DagsterEventType, DagsterInstance, Definitions, EventRecords
 
 from airlift_components.core import SensorCursor, build_defs_from_airflow_instance, sensor_name
 from benchmarks.harness import RequestCounter, tick
+from benchmarks.machine import machine_facts
 from benchmarks.ours import NAME, caught_up, instance_for
 from benchmarks.run import BENCH, SIZES, VENVS, start_airflow
 
@@ -53,6 +54,7 @@ def soak_run_ids(instance: DagsterInstance) -> Counter[tuple[str, str]]:
 def soak(minutes: float, dags: int, rate: float, interval: float, work: Path) -> dict[str, Any]:
     """Start Airflow, write runs continuously while ticking, then check events against what was written."""
     size = replace(SIZES["full"], dags=dags, tasks=3)
+    machine_before = machine_facts()
     airflow = start_airflow(3, size, work / "airflow")
     try:
         defs = build_defs_from_airflow_instance(
@@ -102,14 +104,18 @@ def soak(minutes: float, dags: int, rate: float, interval: float, work: Path) ->
             written = json.loads(written_file.read_text())
             # Drain: tick until caught up and past the newest run's end.
             drain_deadline = time.monotonic() + 300
-            while True:
+            drained = False
+            while not drained and time.monotonic() <= drain_deadline:
                 cursor = tick(defs, sensor_name(NAME), instance, cursor).cursor
-                if caught_up(cursor) or time.monotonic() > drain_deadline:
-                    break
-                time.sleep(interval)
+                drained = caught_up(cursor)
+                if not drained:
+                    time.sleep(interval)
             memory.append({"t_s": round(time.monotonic() - started), "rss_mb": current_rss_mb()})
             seen = soak_run_ids(instance)
         duplicates = sum(count - 1 for count in seen.values() if count > 1)
+        # By identity, not totals: the run ids the writer wrote (soak__<k>) against those with an event.
+        expected_run_ids = {f"soak__{k:07d}" for k in range(written["runs_written"])}
+        seen_run_ids = {run_id for _, run_id in seen}
         durations = sorted(t["s"] for t in ticks)
         result = {
             "airflow": airflow.major_version,
@@ -120,16 +126,20 @@ def soak(minutes: float, dags: int, rate: float, interval: float, work: Path) ->
             "runs_written": written["runs_written"],
             "runs_written_by_state": written["runs_written_by_state"],
             "runs_with_events": len(seen),
-            "lost": written["runs_written"] - len(seen),
+            "lost": len(expected_run_ids - seen_run_ids),
             "duplicates": duplicates,
+            "unexpected": len(seen_run_ids - expected_run_ids),
+            "drained": drained,
             "ticks": len(ticks),
             "tick_median_s": durations[len(durations) // 2] if durations else None,
             "tick_max_s": durations[-1] if durations else None,
             "requests_per_tick_max": max((t["requests"] for t in ticks), default=0),
             "memory": memory,
+            "machine": {"before": machine_before, "after": machine_facts()},
         }
         assert result["lost"] == 0, f"{result['lost']} runs produced no event"
         assert duplicates == 0, f"{duplicates} duplicate events"
+        assert result["unexpected"] == 0, f"{result['unexpected']} events for runs that were not written"
         return result
     finally:
         airflow.stop()
