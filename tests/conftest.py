@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from airlift_components.airflow_api import AirflowClient, BasicAuthBackend
+from airlift_components.airflow_api import AirflowClient, BasicAuthBackend, DagRunRecord
 from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME, LocalAirflow
 
 REPO = Path(__file__).resolve().parent.parent
@@ -95,3 +95,13 @@ def make_client(airflow: LocalAirflow, **kwargs: object) -> AirflowClient:
 def any_airflow(request: pytest.FixtureRequest) -> LocalAirflow:
     """Runs a test once against Airflow 3 and once against Airflow 2."""
     return request.getfixturevalue(request.param)
+
+
+def one_success_and_one_failure(client: AirflowClient) -> tuple[DagRunRecord, DagRunRecord]:
+    """Finished runs of ``simple_chain`` (success) and ``always_fails`` (failed), triggered together."""
+    ok = client.trigger_dag_run("simple_chain")
+    bad = client.trigger_dag_run("always_fails")
+    ok = client.wait_for_dag_run(ok.dag_id, ok.run_id, timeout=240)
+    bad = client.wait_for_dag_run(bad.dag_id, bad.run_id, timeout=240)
+    assert (ok.state, bad.state) == ("success", "failed")
+    return ok, bad

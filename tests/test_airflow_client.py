@@ -20,7 +20,12 @@ from airlift_components.airflow_api import (
     TokenAuthBackend,
 )
 from airlift_components.testing.local_airflow import LocalAirflow, free_port
-from tests.conftest import JWT_LIFETIME_SECONDS, expected_test_dag_ids, make_client
+from tests.conftest import (
+    JWT_LIFETIME_SECONDS,
+    expected_test_dag_ids,
+    make_client,
+    one_success_and_one_failure,
+)
 from tests.faults.proxy import FaultProxy
 
 
@@ -74,10 +79,7 @@ def test_tasks_have_dependencies_and_operator(any_airflow: LocalAirflow) -> None
 def test_trigger_wait_and_batch_queries_across_dags(any_airflow: LocalAirflow) -> None:
     client = make_client(any_airflow)
     started = datetime.now(timezone.utc) - timedelta(seconds=5)
-    ok = client.trigger_dag_run("simple_chain")
-    bad = client.trigger_dag_run("always_fails")
-    assert client.wait_for_dag_run(ok.dag_id, ok.run_id, timeout=240).state == "success"
-    assert client.wait_for_dag_run(bad.dag_id, bad.run_id, timeout=240).state == "failed"
+    ok, bad = one_success_and_one_failure(client)
 
     runs = client.list_dag_runs(dag_ids=["simple_chain", "always_fails"], end_date_gte=started)
     assert {(r.dag_id, r.run_id) for r in runs} >= {(ok.dag_id, ok.run_id), (bad.dag_id, bad.run_id)}

@@ -17,7 +17,7 @@ import pytest
 
 from airlift_components.airflow_api import AirflowClient, AirflowRequestError, BasicAuthBackend
 from airlift_components.testing.local_airflow import LocalAirflow
-from tests.conftest import make_client
+from tests.conftest import make_client, one_success_and_one_failure
 
 
 def test_duplicate_run_id_is_a_request_error_with_airflows_detail_sent_once(
@@ -68,10 +68,7 @@ def test_state_filter_selects_task_instances_across_dags_without_naming_them(
 ) -> None:
     client = make_client(any_airflow)
     started = datetime.now(timezone.utc) - timedelta(seconds=5)
-    ok = client.trigger_dag_run("simple_chain")
-    bad = client.trigger_dag_run("always_fails")
-    assert client.wait_for_dag_run(ok.dag_id, ok.run_id, timeout=240).state == "success"
-    assert client.wait_for_dag_run(bad.dag_id, bad.run_id, timeout=240).state == "failed"
+    ok, bad = one_success_and_one_failure(client)
     runs = [ok.run_id, bad.run_id]
 
     before = client.request_count

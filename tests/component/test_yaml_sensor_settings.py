@@ -7,31 +7,19 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster.components.core.component_tree import ComponentTree
 
-from airlift_components.core.component import AirflowInstanceComponent
 from airlift_components.testing.local_airflow import LocalAirflow
+from tests.component.test_component import _component, _component_defs
 from tests.conftest import make_client
 from tests.core.helpers import events_for_run, run_and_wait, tick_until_caught_up
 
 
 def _defs(airflow: LocalAirflow, tmp_path: Path, name: str, **extra: object) -> dg.Definitions:
-    component = AirflowInstanceComponent.resolve_from_dict(
-        {
-            "name": name,
-            "auth": {
-                "type": "basic",
-                "webserver_url": airflow.url,
-                "username": "admin",
-                "password_env": "AIRLIFT_TEST_PW",
-            },
-            "filter": {"dag_id_patterns": ["simple_chain", "always_fails"]},
-            **extra,
-        }
+    """The component's definitions, from defs state written and read back (two DAGs peered)."""
+    filtered = _component(
+        airflow, name, filter={"dag_id_patterns": ["simple_chain", "always_fails"]}, **extra
     )
-    state = tmp_path / f"state_{name}"
-    component.write_state_to_path(state)
-    return component.build_defs_from_state(ComponentTree.for_test().load_context, state)
+    return _component_defs(filtered, tmp_path)
 
 
 @pytest.fixture(autouse=True)
