@@ -50,24 +50,29 @@ def _load(data: dict[str, Any]) -> str:
     )
 
 
-def table(af3: dict[str, Any], af2: dict[str, Any], overhead: dict[str, Any]) -> str:
-    """One markdown table: ours on Airflow 3, ours and dagster-airlift on Airflow 2, ratios."""
-    ours3, ours2, ref = af3.get("ours", {}), af2.get("ours", {}), af2.get("dagster_airlift", {})
-    ratios = af2.get("ratios_ours_over_dagster_airlift", {})
-    head = (
-        f"| scenario | ours, Airflow {af3.get('airflow_version', '?')} | ours, Airflow {af2.get('airflow_version', '?')} "
-        f"| dagster-airlift 0.29.27, Airflow {af2.get('airflow_version', '?')} | ours/theirs (time, requests) |"
-    )
-    rows = [head, "| --- | --- | --- | --- | --- |"]
+def _is_reference(data: dict[str, Any]) -> bool:
+    return str(data.get("implementation", "")).startswith("dagster-airlift")
+
+
+def _column_title(data: dict[str, Any], impl: str) -> str:
+    name = "ours" if impl == "ours" else "dagster-airlift 0.29.27"
+    return f"{name}, Airflow {data.get('airflow_version', '?')}"
+
+
+def table(columns: list[tuple[str, dict[str, Any]]], overhead: dict[str, Any], ratios: dict[str, Any]) -> str:
+    """One markdown table: a column per (title, one package's results), then ours/theirs ratios if given."""
+    rows = [
+        "| scenario | " + " | ".join(title for title, _ in columns) + " | ours/theirs (time, requests) |",
+        "| --- |" + " --- |" * (len(columns) + 1),
+    ]
 
     def row(label: str, key: str, ratio_key: str | None = None, ref_key: str | None = None) -> None:
         ratio = ratios.get(ratio_key or "", {})
         both = f"{_ratio(ratio.get('time'))}, {_ratio(ratio.get('requests'))}" if ratio else "–"
-        theirs = _time(ref.get(ref_key or key))
-        rows.append(f"| {label} | {_time(ours3.get(key))} | {_time(ours2.get(key))} | {theirs} | {both} |")
+        cells = [_time(data.get((ref_key or key) if _is_reference(data) else key)) for _, data in columns]
+        rows.append(f"| {label} | " + " | ".join(cells) + f" | {both} |")
 
-    mapped = (af3 or af2).get("size", {}).get("mapped_dags", "?")
-    row(f"1. snapshot refresh ({mapped} mapped DAGs)", "refresh")
+    row("1. snapshot refresh (mapped DAGs as in the size)", "refresh")
     row("1. peering only (no mappings)", "refresh_peering_only")
     row("1. uncached definitions load (Python API)", "uncached_defs_load", "refresh (uncached defs load)")
     row(
@@ -82,26 +87,34 @@ def table(af3: dict[str, Any], af2: dict[str, Any], overhead: dict[str, Any]) ->
         "cached_load_reconstruction",
     )
     catch = ratios.get("catch_up", {})
+    both = f"{_ratio(catch.get('time'))}, {_ratio(catch.get('requests'))}" if catch else "–"
     rows.append(
-        f"| 3. sensor catch-up | {_catch_up(ours3.get('catch_up'))} | {_catch_up(ours2.get('catch_up'))} "
-        f"| {_catch_up(ref.get('catch_up'))} | {_ratio(catch.get('time'))}, {_ratio(catch.get('requests'))} |"
+        "| 3. sensor catch-up | "
+        + " | ".join(_catch_up(data.get("catch_up")) for _, data in columns)
+        + f" | {both} |"
     )
     row("4. idle tick", "idle_tick", "idle_tick")
     row("5. latency, task end → stored (1 s sensor; requests: the sensor's per sample)", "latency")
-    modes = overhead.get("modes", {})
+    if overhead:
+        modes = overhead.get("modes", {})
 
-    def mode(name: str) -> str:
-        data = modes.get(name)
-        if not data:
-            return "–"
-        return f"{data['median_overhead_s']:.2f} s (median of {len(data['samples'])})"
+        def mode(name: str) -> str:
+            data = modes.get(name)
+            if not data:
+                return "–"
+            return f"{data['median_overhead_s']:.2f} s (median of {len(data['samples'])})"
 
-    version = f", Airflow {overhead['airflow_version']}" if overhead else " (no proxied_overhead.json)"
-    rows.append(
-        f"| 6. proxied task overhead{version}: in-process executor and default run coordinator / "
-        f"`dagster dev` defaults | {mode('in_process')} / {mode('dagster_dev_defaults')} | – | – | – |"
-    )
-    rss = [d.get("peak_rss_mb_scenarios_1_3") for d in (ours3, ours2, ref)]
+        cells = [
+            f"{mode('in_process')} / {mode('dagster_dev_defaults')}"
+            if title == f"ours, Airflow {overhead.get('airflow_version')}"
+            else "–"
+            for title, _ in columns
+        ]
+        rows.append(
+            f"| 6. proxied task overhead, Airflow {overhead['airflow_version']}: in-process executor and default "
+            "run coordinator / `dagster dev` defaults | " + " | ".join(cells) + " | – |"
+        )
+    rss = [data.get("peak_rss_mb_scenarios_1_3") for _, data in columns]
     rows.append(
         "| 7. peak RSS, scenarios 1–3 | "
         + " | ".join("–" if v is None else f"{v:.0f} MiB" for v in rss)
@@ -110,21 +123,16 @@ def table(af3: dict[str, Any], af2: dict[str, Any], overhead: dict[str, Any]) ->
     return "\n".join(rows)
 
 
-def identity_table(af3: dict[str, Any], af2: dict[str, Any]) -> str:
+def identity_table(columns: list[tuple[str, dict[str, Any]]]) -> str:
     """Per category of Airflow records: how many the database holds and how many each package stored."""
-    columns = [
-        (f"ours, Airflow {af3.get('airflow_version', '?')}", af3.get("ours", {})),
-        (f"ours, Airflow {af2.get('airflow_version', '?')}", af2.get("ours", {})),
-        (f"dagster-airlift, Airflow {af2.get('airflow_version', '?')}", af2.get("dagster_airlift", {})),
-    ]
-    columns = [(name, data["catch_up"]["identity_check"]) for name, data in columns if data.get("catch_up")]
+    checks = [(name, data["catch_up"]["identity_check"]) for name, data in columns if data.get("catch_up")]
     rows = [
-        "| in Airflow's database (catch-up history) | " + " | ".join(name for name, _ in columns) + " |",
-        "| --- |" + " --- |" * len(columns),
+        "| in Airflow's database (catch-up history) | " + " | ".join(name for name, _ in checks) + " |",
+        "| --- |" + " --- |" * len(checks),
     ]
-    categories = list(columns[0][1]["by_category"]) if columns else []
+    categories = list(checks[0][1]["by_category"]) if checks else []
     for category in categories:
-        counts = [check["by_category"][category] for _, check in columns]
+        counts = [check["by_category"][category] for _, check in checks]
         if not any(c["in_airflow"] for c in counts):
             continue
         cells = [f"{c['stored']} of {c['in_airflow']} stored" for c in counts]
@@ -132,10 +140,18 @@ def identity_table(af3: dict[str, Any], af2: dict[str, Any]) -> str:
     for label in ("lost", "duplicated", "unexpected"):
         rows.append(
             f"| {label}, against the package's own expected set | "
-            + " | ".join(str(check[label]) for _, check in columns)
+            + " | ".join(str(check[label]) for _, check in checks)
             + " |"
         )
     return "\n".join(rows)
+
+
+def _history(data: dict[str, Any]) -> str:
+    size = data.get("size", {})
+    return (
+        f"{size.get('dags', '?')} DAGs x {size.get('tasks', '?')} tasks, {size.get('runs', '?'):,} finished runs, "
+        f"{size.get('mapped_dags', '?')} DAGs with a mapped task"
+    )
 
 
 def _loads(data: Any) -> list[float]:
@@ -149,17 +165,17 @@ def _loads(data: Any) -> list[float]:
     return []
 
 
-def details(af3: dict[str, Any], af2: dict[str, Any], results: Path = RESULTS) -> str:
+def details(results: dict[str, dict[str, Any]], results_dir: Path = RESULTS) -> str:
     """Numbers the README's prose quotes: load, per-tick times, catch-up split, repeats."""
     lines = []
-    for data in (af3, af2):
-        if not data:
-            continue
+    for stem, data in results.items():
         loads = _loads(data)
         lines.append(
-            f"- Airflow {data['airflow_version']}: machine load {_load(data)}; 1-minute load averages recorded "
-            f"before/after its scenarios: {min(loads):.1f}–{max(loads):.1f}"
+            f"- {stem}.json (Airflow {data['airflow_version']}, {_history(data)}): machine load {_load(data)}; "
+            f"1-minute load averages recorded before/after its scenarios: {min(loads):.1f}–{max(loads):.1f}"
         )
+        if data.get("note"):
+            lines.append(f"  - note: {data['note']}")
         for impl in ("ours", "dagster_airlift"):
             catch = data.get(impl, {}).get("catch_up")
             if not catch:
@@ -169,7 +185,7 @@ def details(af3: dict[str, Any], af2: dict[str, Any], results: Path = RESULTS) -
                 f"{catch['dagster_store_s']} s, per tick {catch['sensor_evaluate_s_per_tick']} s; "
                 f"load {_load(catch)}"
             )
-    repeats_path = results / "catch_up_repeats.json"
+    repeats_path = results_dir / "catch_up_repeats.json"
     if repeats_path.exists():
         repeats = json.loads(repeats_path.read_text())
         for version, data in repeats.items():
@@ -182,22 +198,33 @@ def details(af3: dict[str, Any], af2: dict[str, Any], results: Path = RESULTS) -
 
 
 def main() -> None:
-    """Print the tables for the newest Airflow 3 and Airflow 2 results."""
+    """Print the full-size table (ours on each Airflow), then each side-by-side run with dagster-airlift."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--results", default=str(RESULTS))
     results_dir = Path(parser.parse_args().results)
     results = {path.stem: json.loads(path.read_text()) for path in sorted(results_dir.glob("[0-9]*.json"))}
-    af3 = next((r for v, r in results.items() if v.startswith("3.")), {})
-    af2 = next((r for v, r in results.items() if v.startswith("2.")), {})
     overhead_path = results_dir / "proxied_overhead.json"
     overhead = json.loads(overhead_path.read_text()) if overhead_path.exists() else {}
-    print(table(af3, af2, overhead))
-    print()
-    print(identity_table(af3, af2))
-    print()
-    print(details(af3, af2, results_dir))
+    main_runs = [data for stem, data in results.items() if "-runs" not in stem]
+    if main_runs:
+        print(f"Ours, {_history(main_runs[0])}:\n")
+        columns = [(_column_title(data, "ours"), data.get("ours", {})) for data in reversed(main_runs)]
+        print(table(columns, overhead, {}))
+        print()
+        print(identity_table(columns))
+        print()
+    for data in results.values():
+        if not data.get("dagster_airlift"):
+            continue
+        print(f"Side by side on one Airflow {data['airflow_version']}, {_history(data)}, in one run:\n")
+        columns = [(_column_title(data, impl), data[impl]) for impl in ("ours", "dagster_airlift")]
+        print(table(columns, {}, data.get("ratios_ours_over_dagster_airlift", {})))
+        print()
+        print(identity_table(columns))
+        print()
+    print(details(results, results_dir))
 
 
 if __name__ == "__main__":
