@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from benchmarks.report import RESULTS
+from benchmarks.report import README_END, README_START, RESULTS, report
 from tests.conftest import REPO
 
 
@@ -40,3 +40,14 @@ def test_report_prints_the_proxied_overhead_medians_of_both_dagster_modes_from_i
     dev_defaults = overhead["modes"]["dagster_dev_defaults"]["median_overhead_s"]
     assert f"{in_process:.2f} s (median of" in printed
     assert f"{dev_defaults:.2f} s (median of" in printed
+
+
+def test_readme_benchmark_block_is_exactly_what_the_report_prints_from_the_results() -> None:
+    readme = (REPO / "README.md").read_text()
+    _, start, rest = readme.partition(README_START)
+    block, end, _ = rest.partition(README_END)
+    assert start and end, "README lost its generated benchmark block markers"
+    assert block.strip() == report().strip(), (
+        "README's benchmark block differs from the results JSON: run "
+        "`.venv/bin/python -m benchmarks.report --write-readme README.md`"
+    )
