@@ -52,6 +52,7 @@ from airlift_components.core.sensor import (
 )
 from airlift_components.core.snapshot import AirflowFilter, AirflowSnapshot, DagSelectorFn
 from airlift_components.core.snapshot_cache import load_snapshot, reconstruction_key
+from airlift_components.formats.proxy_targets import PartitionFormat, ProxyTargets
 
 OnMissingMapping = Literal["error", "warn"]
 
@@ -139,24 +140,22 @@ def _check_mappings(
     return valid
 
 
-def _slash_path(key: AssetKey) -> str:
-    return "/".join(key.path)
-
-
-def proxy_targets(mapping: DagMappings | None, mapped: Mapping[AssetKey, MappedAsset]) -> dict[str, Any]:
-    """The JSON the Airflow-side proxy operators read from the DAG asset (see ``conventions.py``)."""
+def proxy_targets(mapping: DagMappings | None, mapped: Mapping[AssetKey, MappedAsset]) -> ProxyTargets:
+    """What the Airflow-side proxy operators launch for this DAG (written on the DAG asset)."""
     if mapping is None:
-        return {"dag": [], "tasks": {}, "partitions": {}}
-    partitions: dict[str, dict[str, str]] = {}
+        return ProxyTargets()
+    partitions: dict[str, PartitionFormat] = {}
     for key in mapping.all_keys():
         partitions_def = mapped[key].partitions_def if key in mapped else None
         if isinstance(partitions_def, TimeWindowPartitionsDefinition):
-            partitions[_slash_path(key)] = {"fmt": partitions_def.fmt, "timezone": partitions_def.timezone}
-    return {
-        "dag": [list(key.path) for key in mapping.dag_keys],
-        "tasks": {task_id: [list(key.path) for key in keys] for task_id, keys in mapping.task_keys.items()},
-        "partitions": partitions,
-    }
+            partitions["/".join(key.path)] = PartitionFormat(partitions_def.fmt, partitions_def.timezone)
+    return ProxyTargets(
+        dag=tuple(tuple(key.path) for key in mapping.dag_keys),
+        tasks={
+            task_id: tuple(tuple(key.path) for key in keys) for task_id, keys in mapping.task_keys.items()
+        },
+        partitions=partitions,
+    )
 
 
 def dag_asset_spec(
@@ -175,7 +174,7 @@ def dag_asset_spec(
         "Paused": MetadataValue.bool(dag.is_paused),
         DAG_ID_METADATA_KEY: dag.dag_id,
         INSTANCE_NAME_METADATA_KEY: snapshot.instance_name,
-        PROXY_TARGETS_METADATA_KEY: MetadataValue.json(proxy_targets(mapping, mapped)),
+        PROXY_TARGETS_METADATA_KEY: MetadataValue.json(proxy_targets(mapping, mapped).to_json()),
     }
     if dag.fileloc:
         metadata["Source file"] = MetadataValue.path(dag.fileloc)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from airlift_components.conventions import (
 from airlift_components.core.events import AirflowSensorPlan
 from airlift_components.core.mappings import DagMappings
 from airlift_components.core.resource import AirflowInstanceResource, resource_key_for
+from airlift_components.formats.proxy_targets import ProxyTargets
 
 
 class DefinitionsLoadError(ValueError):
@@ -95,11 +95,6 @@ class PeeredInstance:
         )
 
 
-def _targets(value: object) -> dict:
-    value = getattr(value, "value", value)  # JsonMetadataValue or raw
-    return json.loads(value) if isinstance(value, str) else dict(value or {})
-
-
 def peered_instances(defs: Definitions, only: str | None = None) -> dict[str, PeeredInstance]:
     """Every Airflow instance peered in ``defs`` (or just ``only``), with its DAGs' mappings."""
     specs = defs.resolve_all_asset_specs()
@@ -120,11 +115,15 @@ def peered_instances(defs: Definitions, only: str | None = None) -> dict[str, Pe
                     f"under {resource_key_for(name)!r}"
                 )
             found[name] = PeeredInstance(name, resource)
-        targets = _targets(spec.metadata.get(PROXY_TARGETS_METADATA_KEY))
+        raw = spec.metadata.get(PROXY_TARGETS_METADATA_KEY)
+        raw = getattr(raw, "value", raw)  # JsonMetadataValue or raw
+        targets = (
+            ProxyTargets() if raw is None else ProxyTargets.parse(raw, dag_asset=spec.key.to_user_string())
+        )
         mapping = DagMappings(
             dag_id,
-            task_keys={t: [AssetKey(k) for k in keys] for t, keys in (targets.get("tasks") or {}).items()},
-            dag_keys=[AssetKey(k) for k in targets.get("dag") or []],
+            task_keys={t: [AssetKey(k) for k in keys] for t, keys in targets.tasks.items()},
+            dag_keys=[AssetKey(k) for k in targets.dag],
         )
         found[name].mappings[dag_id] = mapping
         found[name].partitions_defs.update(

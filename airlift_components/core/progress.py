@@ -23,7 +23,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
 from dagster import AssetKey, AssetSpec, MetadataValue
 
 from airlift_components.conventions import PROXIED_DAG_TAG
@@ -31,6 +30,12 @@ from airlift_components.core.events import task_group_of
 from airlift_components.core.mappings import DagMappings
 from airlift_components.core.peered import PeeredInstance
 from airlift_components.core.snapshot import AirflowSnapshot, proxied_task_ids
+from airlift_components.formats.proxied_state import (
+    DagProxiedState,
+    ProxiedStateError,
+    read_state_file,
+    state_files,
+)
 
 
 @dataclass(frozen=True)
@@ -137,69 +142,66 @@ def instance_progress(snapshot: AirflowSnapshot, by_dag: Mapping[str, DagMapping
 
 
 class ProxiedStateFileError(ValueError):
-    """A proxied-state directory or file cannot be read; the message names the path."""
+    """A proxied-state directory cannot be read; the message names the path."""
 
 
 @dataclass(frozen=True)
 class StateFile:
-    """What one ``proxied_state/<dag_id>.yaml`` says (the Dagster side's read-only view of it)."""
+    """One ``proxied_state/<dag_id>.yaml`` as ``proxying_to_dagster`` reads it, or why it refuses it."""
 
     path: Path
-    dag_proxied: bool | None = None  # the ``proxied: true|false`` form
-    proxied_task_ids: frozenset[str] = frozenset()
-    task_ids: frozenset[str] = frozenset()
+    state: DagProxiedState | None = None
+    error: str | None = None  # the reader's message when the file is invalid (Airflow refuses it too)
 
 
 def read_state_files(directory: str | Path) -> dict[str, StateFile]:
-    """Every ``<dag_id>.yaml`` in a proxied-state directory, by DAG id."""
+    """Every ``<dag_id>.yaml`` in a proxied-state directory, by DAG id, read by the Airflow side's reader."""
     root = Path(directory)
     if not root.is_dir():
         raise ProxiedStateFileError(f"proxied state directory {root} does not exist")
     files: dict[str, StateFile] = {}
-    for path in sorted([*root.glob("*.yaml"), *root.glob("*.yml")]):
-        try:
-            body = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ProxiedStateFileError(f"{path}: not valid YAML ({exc})") from exc
-        if not isinstance(body, dict):
-            raise ProxiedStateFileError(f"{path}: expected a mapping with `tasks` or `proxied`")
-        if "proxied" in body:
-            files[path.stem] = StateFile(path, dag_proxied=bool(body["proxied"]))
+    for path in state_files(root):
+        if path.stem in files:
+            first = files[path.stem].path
+            message = f"{path}: DAG {path.stem!r} already has a proxied state file ({first})"
+            files[path.stem] = StateFile(path, error=message)
             continue
-        entries = body.get("tasks") or []
-        if not isinstance(entries, list) or not all(isinstance(e, dict) and "id" in e for e in entries):
-            raise ProxiedStateFileError(f"{path}: `tasks` must be a list of {{id, proxied}} entries")
-        files[path.stem] = StateFile(
-            path,
-            proxied_task_ids=frozenset(str(e["id"]) for e in entries if e.get("proxied")),
-            task_ids=frozenset(str(e["id"]) for e in entries),
-        )
+        try:
+            files[path.stem] = StateFile(path, state=read_state_file(path))
+        except ProxiedStateError as exc:
+            files[path.stem] = StateFile(path, error=str(exc))
     return files
 
 
 def disagreements(progress: DagProgress, state: StateFile | None) -> tuple[str, ...]:
     """Where a proxied-state file and what Airflow has loaded differ (e.g. Airflow did not reparse yet)."""
-    if state is None or not progress.tasks_known:
+    if state is None:
         return ()
     name = state.path.name
-    if state.dag_proxied is not None:
-        if state.dag_proxied != progress.dag_proxied:
-            said = "proxied" if state.dag_proxied else "not proxied"
+    if state.state is None:
+        return (f"{name}: proxying_to_dagster refuses this file: {state.error}",)
+    if not progress.tasks_known:
+        return ()
+    if state.state.is_dag_level:
+        if state.state.dag_proxied != progress.dag_proxied:
+            said = "proxied" if state.state.dag_proxied else "not proxied"
             shown = "proxied" if progress.dag_proxied else "not proxied"
             return (f"{name} says the whole DAG is {said}; Airflow has it {shown}",)
         return ()
     if progress.dag_proxied:
         return (f"{name} lists tasks, but Airflow has the whole DAG proxied",)
+    listed = set(state.state.tasks or {})
+    file_proxied = set(state.state.proxied_task_ids)
     live = {task.task_id for task in progress.task_progress}
     live_proxied = {task.task_id for task in progress.task_progress if task.proxied}
-    problems = [f"{name}: task {t!r} is not in the DAG Airflow has" for t in sorted(state.task_ids - live)]
+    problems = [f"{name}: task {t!r} is not in the DAG Airflow has" for t in sorted(listed - live)]
     problems += [
         f"{name}: task {t!r} is proxied in the file, not in Airflow"
-        for t in sorted((state.proxied_task_ids & live) - live_proxied)
+        for t in sorted((file_proxied & live) - live_proxied)
     ]
     problems += [
         f"{name}: task {t!r} is proxied in Airflow, not in the file"
-        for t in sorted(live_proxied - state.proxied_task_ids)
+        for t in sorted(live_proxied - file_proxied)
     ]
     return tuple(problems)
 

@@ -336,6 +336,26 @@ def test_status_proxied_state_dir_reads_the_state_files_in_that_folder(
     assert {dag["dag_id"]: dag["disagreements"] for dag in instance["dags"]}["status_groups"] == []
 
 
+def test_status_names_a_state_file_that_proxying_to_dagster_refuses(
+    defs_file: Path, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "yes" in quotes is a string: Airflow's reader refuses the file, so status must not read it as proxied.
+    (state_dir / "core_proxied.yaml").write_text('proxied: "yes"\n')
+    code, out, err = status(
+        capsys, "-f", str(defs_file), "--dags-folder", str(state_dir.parent), "--format", "json"
+    )
+    assert code == 0, err
+    (instance,) = json.loads(out)["instances"]
+    dags = {dag["dag_id"]: dag for dag in instance["dags"]}
+    assert dags["core_proxied"]["disagreements"] == [
+        f"core_proxied.yaml: proxying_to_dagster refuses this file: {state_dir / 'core_proxied.yaml'}: "
+        "'proxied' must be true or false, got str 'yes'"
+    ]
+    assert dags["rebuild_customers_list"]["disagreements"] == [
+        "rebuild_customers_list.yaml: task 'build_dbt_models' is proxied in the file, not in Airflow"
+    ]
+
+
 def test_dagster_shows_progress_on_dag_assets_and_an_instance_overview(defs_file: Path) -> None:
     defs = load_definitions(file=defs_file)
     spec = defs.resolve_assets_def(AssetKey([NAME, "dag", "status_groups"])).specs_by_key[
