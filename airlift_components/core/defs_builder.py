@@ -29,7 +29,7 @@ from airlift_components.conventions import (
     PROXY_TARGETS_METADATA_KEY,
 )
 from airlift_components.core.airflow_assets import AirflowAssetsSettings, airflow_assets_defs
-from airlift_components.core.events import AirflowSensorPlan, dag_asset_key
+from airlift_components.core.events import AirflowSensorPlan
 from airlift_components.core.instance import AirflowInstance
 from airlift_components.core.mappings import (
     DagMappings,
@@ -38,20 +38,25 @@ from airlift_components.core.mappings import (
     mapped_assets_in,
     mappings_by_dag,
 )
+from airlift_components.core.naming import (
+    dag_asset_key,
+    dags_group_name,
+    reconstruction_key,
+    resource_key,
+    sensor_name,
+)
 from airlift_components.core.progress import dag_markdown, dag_progress, migration_overview_spec
 from airlift_components.core.resource import (
     AirflowInstanceResource,
     register_auth_backend,
-    resource_key_for,
 )
 from airlift_components.core.sensor import (
     DEFAULT_SENSOR_INTERVAL_SECONDS,
     SensorSettings,
     build_airflow_sensor,
-    sensor_name,
 )
 from airlift_components.core.snapshot import AirflowFilter, AirflowSnapshot, DagSelectorFn
-from airlift_components.core.snapshot_cache import load_snapshot, reconstruction_key
+from airlift_components.core.snapshot_cache import load_snapshot
 from airlift_components.formats.proxy_targets import PartitionFormat, ProxyTargets
 
 OnMissingMapping = Literal["error", "warn"]
@@ -63,11 +68,6 @@ class AirflowMappingError(ValueError):
 
 class AirflowMappingWarning(UserWarning):
     """Like :class:`AirflowMappingError`, when the user chose ``on_missing_mapping="warn"``."""
-
-
-def resource_key(instance_name: str) -> str:
-    """The resource key under which the instance's ``AirflowInstanceResource`` is bound (``airflow_<name>``)."""
-    return resource_key_for(instance_name)
 
 
 def instance_resources(airflow_instance: AirflowInstance) -> dict[str, Any]:
@@ -228,7 +228,7 @@ def build_defs_from_snapshot(
     _check_mapped_once(mapped_assets)
     mapped = {asset.key: asset for asset in mapped_assets}
     by_dag = _check_mappings(snapshot, mappings_by_dag(mapped_assets), on_missing_mapping)
-    group_name = f"{airflow_instance.safe_name}__dags"
+    group_name = dags_group_name(airflow_instance.name)
     dag_specs = [
         dag_asset_spec(snapshot, dag, by_dag.get(dag.dag_id), mapped, group_name) for dag in snapshot.dags
     ]
@@ -244,7 +244,7 @@ def build_defs_from_snapshot(
     sensor = build_airflow_sensor(
         client_factory=lambda: airflow_instance.client,
         plan=plan,
-        name=sensor_name(airflow_instance.safe_name),
+        name=sensor_name(airflow_instance.name),
         minimum_interval_seconds=sensor_minimum_interval_seconds,
         default_status=default_sensor_status,
         settings=sensor_settings or SensorSettings(),
@@ -254,7 +254,7 @@ def build_defs_from_snapshot(
         snapshot,
         dag_specs,
         airflow_assets,
-        instance_safe_name=airflow_instance.safe_name,
+        instance_name=airflow_instance.name,
         client_factory=lambda: airflow_instance.client,
         default_status=default_sensor_status,
         task_keys=plan.task_keys,

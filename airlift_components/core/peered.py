@@ -24,7 +24,8 @@ from airlift_components.conventions import (
 )
 from airlift_components.core.events import AirflowSensorPlan
 from airlift_components.core.mappings import DagMappings
-from airlift_components.core.resource import AirflowInstanceResource, resource_key_for
+from airlift_components.core.naming import resource_key
+from airlift_components.core.resource import AirflowInstanceResource
 from airlift_components.formats.proxy_targets import ProxyTargets
 
 
@@ -108,11 +109,11 @@ def peered_instances(defs: Definitions, only: str | None = None) -> dict[str, Pe
             continue
         name, dag_id = str(getattr(name, "value", name)), str(getattr(dag_id, "value", dag_id))
         if name not in found:
-            resource = resources.get(resource_key_for(name))
+            resource = resources.get(resource_key(name))
             if not isinstance(resource, AirflowInstanceResource):
                 raise DefinitionsLoadError(
                     f"instance {name!r}: the definitions bind no AirflowInstanceResource "
-                    f"under {resource_key_for(name)!r}"
+                    f"under {resource_key(name)!r}"
                 )
             found[name] = PeeredInstance(name, resource)
         raw = spec.metadata.get(PROXY_TARGETS_METADATA_KEY)

@@ -23,11 +23,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetKey, AssetSpec, MetadataValue
+from dagster import AssetSpec, MetadataValue
 
 from airlift_components.conventions import PROXIED_DAG_TAG
 from airlift_components.core.events import task_group_of
 from airlift_components.core.mappings import DagMappings
+from airlift_components.core.naming import overview_asset_key
 from airlift_components.core.peered import PeeredInstance
 from airlift_components.core.snapshot import AirflowSnapshot, proxied_task_ids
 from airlift_components.formats.proxied_state import (
@@ -314,11 +315,6 @@ def collect_progress(instance: PeeredInstance, state_dir: str | Path | None = No
             note = f"Airflow ({client.webserver_url}) has no active DAG {dag_id!r}"
             dags.append(DagProgress(instance.name, dag_id, False, disagreements=(note,)))
     return InstanceProgress(instance.name, client.webserver_url, dags)
-
-
-def overview_asset_key(instance_name: str) -> AssetKey:
-    """``[instance_name, "migration_progress"]``: cannot collide with DAG assets (``[name, "dag", id]``)."""
-    return AssetKey([instance_name, "migration_progress"])
 
 
 def migration_overview_spec(

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from airlift_components.airflow_api import AirflowAssetRecord, DagRecord, TaskRecord
 from airlift_components.conventions import PROXIED_DAG_TAG, PROXIED_TASKS_DAG_TAG, PROXY_MARKER_FIELD
 from airlift_components.core.instance import AirflowInstance
+from airlift_components.core.naming import dag_url
 
 SNAPSHOT_FORMAT_VERSION = 1
 
@@ -99,12 +100,6 @@ class AirflowSnapshot(BaseModel):
     def dag_url(self, dag_id: str) -> str:
         """The DAG's page in the Airflow UI."""
         return dag_url(self.webserver_url, self.api_version, dag_id)
-
-
-def dag_url(webserver_url: str, api_version: str, dag_id: str) -> str:
-    """The DAG's page in the Airflow UI (Airflow 3: ``/dags/<id>``, Airflow 2: ``/dags/<id>/grid``)."""
-    base = f"{webserver_url.rstrip('/')}/dags/{dag_id}"
-    return base if api_version == "v2" else f"{base}/grid"
 
 
 def needs_task_structure(dag: DagRecord) -> bool:

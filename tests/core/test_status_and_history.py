@@ -43,8 +43,8 @@ from dagster import AssetKey, AssetMaterialization, AssetObservation, DagsterIns
 from airlift_components.cli import main
 from airlift_components.conventions import PROXY_MARKER_FIELD, PROXY_MARKER_TASK
 from airlift_components.core.history import HistoryImportError, import_airflow_history
+from airlift_components.core.naming import overview_asset_key
 from airlift_components.core.peered import load_definitions
-from airlift_components.core.progress import overview_asset_key
 from airlift_components.core.sensor import SensorCursor
 from airlift_components.testing.local_airflow import LocalAirflow
 from tests.conftest import make_client
