@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from functools import cached_property
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from airlift_components.airflow_api import AirflowAssetRecord, DagRecord, TaskRecord
+from airlift_components.airflow_api import AirflowAssetRecord, AirflowClient, DagRecord, TaskRecord
 from airlift_components.conventions import PROXIED_DAG_TAG, PROXIED_TASKS_DAG_TAG, PROXY_MARKER_FIELD
 from airlift_components.core.instance import AirflowInstance
 from airlift_components.core.naming import dag_url
@@ -112,8 +113,21 @@ def proxied_task_ids(tasks: Iterable[TaskRecord]) -> tuple[str, ...]:
     return tuple(sorted(task.task_id for task in tasks if PROXY_MARKER_FIELD in task.template_fields))
 
 
+class SnapshotSource(Protocol):
+    """What :func:`fetch_snapshot` reads: an :class:`AirflowInstance`, or any object with these three members."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def webserver_url(self) -> str: ...
+
+    @property
+    def client(self) -> AirflowClient: ...
+
+
 def fetch_snapshot(
-    instance: AirflowInstance,
+    instance: AirflowInstance | SnapshotSource,
     mapped_dag_ids: Iterable[str] = (),
     *,
     dag_selector_fn: DagSelectorFn | None = None,
@@ -124,7 +138,7 @@ def fetch_snapshot(
     """Fetch an :class:`AirflowSnapshot` from Airflow.
 
     Args:
-        instance: the Airflow instance.
+        instance: the Airflow instance (``airlift-components status`` passes its peered instance).
         mapped_dag_ids: DAGs with mapped assets; their tasks are fetched to validate task mappings.
         dag_selector_fn: keep only DAGs for which this returns True.
         retrieval_filter: DAG id glob / tags filter.

@@ -41,10 +41,10 @@ import pytest
 from dagster import AssetKey, AssetMaterialization, AssetObservation, DagsterInstance
 
 from airlift_components.cli import main
+from airlift_components.cli.definitions import load_definitions
+from airlift_components.cli.history import HistoryImportError, import_airflow_history
 from airlift_components.conventions import PROXY_MARKER_FIELD, PROXY_MARKER_TASK
-from airlift_components.core.history import HistoryImportError, import_airflow_history
 from airlift_components.core.naming import overview_asset_key
-from airlift_components.core.peered import load_definitions
 from airlift_components.core.sensor import SensorCursor
 from airlift_components.testing.local_airflow import LocalAirflow
 from tests.conftest import make_client
@@ -582,6 +582,16 @@ def test_history_import_rejects_a_range_that_ends_before_it_starts(
     monkeypatch.delenv("DAGSTER_HOME")
     assert main(["import-history", "-f", str(defs_file), "--start", "2024-01-01", "--end", "2024-02-01"]) == 2
     assert "set DAGSTER_HOME" in capsys.readouterr().err
+
+
+def test_history_import_keeps_the_python_path_the_readme_used_before_the_cli_package() -> None:
+    from airlift_components.cli import history
+    from airlift_components.core import history as old_path
+
+    assert old_path.import_airflow_history is history.import_airflow_history
+    assert old_path.import_instance_history is history.import_instance_history
+    assert old_path.HistoryImportError is history.HistoryImportError
+    assert old_path.ImportResult is history.ImportResult
 
 
 def _import_history(capsys: pytest.CaptureFixture[str], defs_path: Path, start: str, end: str) -> str:

@@ -1,7 +1,7 @@
 """The Airflow instances a Dagster code location peers to, read back from its ``Definitions``.
 
 The command-line tools (``status``, ``import-history``) load the user's definitions the way Dagster
-does (``-m module`` or ``-f file``) and find, per instance, the DAG assets (their ``airlift/*``
+does (``-m module`` or ``-f file``, :func:`load_definitions`) and find, per instance (:func:`peered_instances`), the DAG assets (their ``airlift/*``
 metadata says which tasks map to which assets), the resource that connects to Airflow, and the
 partitions of the mapped assets. Works the same for the Python API and the component.
 """
@@ -81,6 +81,16 @@ class PeeredInstance:
     def dag_ids(self) -> list[str]:
         """The DAGs that have an asset in the definitions, sorted."""
         return sorted(self.mappings)
+
+    @property
+    def client(self) -> AirflowClient:
+        """The resource's REST client (reused within this process; creating it makes no request)."""
+        return self.resource.get_client()
+
+    @property
+    def webserver_url(self) -> str:
+        """Airflow's base URL as the client reaches it (for MWAA the real URL, not ``mwaa://<env>``)."""
+        return self.client.webserver_url
 
     def plan(self, client: AirflowClient) -> AirflowSensorPlan:
         """The same plan the instance's sensor uses (what maps to what), with links to ``client``'s Airflow
