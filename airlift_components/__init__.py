@@ -1,7 +1,8 @@
 """airlift-components: peer, observe and migrate Apache Airflow DAGs to Dagster, task by task.
 
 The Dagster-side API lives in :mod:`airlift_components.core`, the Airflow-side API in
-:mod:`airlift_components.in_airflow`, the REST client in :mod:`airlift_components.airflow_api`.
+:mod:`airlift_components.in_airflow`, the REST client in :mod:`airlift_components.airflow_api`, the
+``airlift-components`` command line in :mod:`airlift_components.cli`.
 This top-level module stays cheap to import (``dg`` imports it for every command): heavy names are
 loaded on first access.
 """

@@ -36,7 +36,7 @@ from airlift_components.core import (
     sensor_name,
 )
 from airlift_components.core.component import AirflowInstanceComponent
-from airlift_components.core.snapshot_cache import reconstruction_key
+from airlift_components.core.naming import reconstruction_key
 from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME
 from benchmarks.harness import (
     RUN_FAILED,

@@ -22,7 +22,7 @@ from airlift_components.airflow_api import (
     MwaaSessionAuthBackend,
     TokenAuthBackend,
 )
-from airlift_components.core.airflow_assets import AirflowAssetsSettings, airflow_asset_key
+from airlift_components.core.airflow_assets import AirflowAssetsSettings
 from airlift_components.core.cursor import SensorCursor
 from airlift_components.core.defs_builder import (
     AirflowMappingError,
@@ -30,21 +30,20 @@ from airlift_components.core.defs_builder import (
     build_defs_from_airflow_instance,
     build_defs_from_snapshot,
     dag_asset_spec,
-    resource_key,
 )
-from airlift_components.core.events import AirflowSensorPlan, dag_asset_key
+from airlift_components.core.events import AirflowSensorPlan
 from airlift_components.core.instance import AirflowInstance
 from airlift_components.core.mappings import (
     assets_with_dag_mappings,
     assets_with_multiple_task_mappings,
     assets_with_task_mappings,
 )
+from airlift_components.core.naming import airflow_asset_key, dag_asset_key, resource_key, sensor_name
 from airlift_components.core.sensor import (
     AirflowSensorError,
     SensorSettings,
     build_airflow_sensor,
     poll_airflow,
-    sensor_name,
 )
 from airlift_components.core.snapshot import AirflowFilter, AirflowSnapshot, fetch_snapshot
 from airlift_components.core.snapshot_cache import load_snapshot, refresh_snapshot

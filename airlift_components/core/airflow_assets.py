@@ -4,7 +4,8 @@ Off by default (:class:`AirflowAssetsSettings`): it adds one listing request per
 second sensor that polls asset events. When on, each Airflow asset whose URI passes the filter becomes
 an external Dagster asset spec:
 
-- key: ``[instance_name, "airflow_asset", uri_key_part(uri)]`` (see :func:`uri_key_part`);
+- key: ``[instance_name, "airflow_asset", uri_key_part(uri)]`` (see
+  :func:`~airlift_components.core.naming.uri_key_part`);
 - deps: the assets mapped to the tasks that produce it, or else their DAG's asset (``producer ->
   Airflow asset``), and every DAG asset scheduled on it depends on it (``Airflow asset -> consumer
   DAG``). A producer edge that would close a cycle (a DAG that consumes what it, directly or through
@@ -24,7 +25,6 @@ import fnmatch
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from urllib.parse import quote
 
 import dagster as dg
 from dagster import (
@@ -42,13 +42,17 @@ from pydantic import BaseModel, Field
 
 from airlift_components.airflow_api import AirflowAssetRecord, AirflowClient, AirflowError, AssetEventRecord
 from airlift_components.core.cursor import parse_versioned_cursor
-from airlift_components.core.events import dag_asset_key
+from airlift_components.core.naming import (
+    airflow_asset_key,
+    airflow_assets_group_name,
+    asset_event_sensor_name,
+    dag_asset_key,
+    run_url,
+)
 from airlift_components.core.sensor import AirflowSensorError
 from airlift_components.core.snapshot import AirflowSnapshot
 
-ASSET_KEY_SEGMENT = "airflow_asset"
 ASSET_EVENT_CURSOR_FORMAT_VERSION = 1
-_KEPT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
 @dataclass(frozen=True)
@@ -101,51 +105,6 @@ class AirflowAssetsModel(dg.Model):
             uri_patterns=tuple(self.uri_patterns),
             sensor_minimum_interval_seconds=self.minimum_interval_seconds,
         )
-
-
-def uri_key_part(uri: str) -> str:
-    """The asset-key component for an Airflow asset URI: injective, stable, only ``[A-Za-z0-9_]``.
-
-    ASCII letters and digits are kept; ``/`` becomes ``__``; every other byte of the URI's UTF-8 form
-    becomes ``_`` and two lowercase hex digits (so ``_`` itself is ``_5f``, ``.`` is ``_2e``). After a
-    ``_`` comes either ``_`` or a hex digit, so the encoding can be decoded and two URIs never share a
-    key.
-
-    >>> uri_key_part("s3://warehouse/raw/customers.csv")
-    's3_3a____warehouse__raw__customers_2ecsv'
-    """
-    parts: list[str] = []
-    for char in uri:
-        if char in _KEPT:
-            parts.append(char)
-        elif char == "/":
-            parts.append("__")
-        else:
-            parts.extend(f"_{byte:02x}" for byte in char.encode("utf-8"))
-    return "".join(parts)
-
-
-def uri_from_key_part(part: str) -> str:
-    """The inverse of :func:`uri_key_part`."""
-    out = bytearray()
-    i = 0
-    while i < len(part):
-        char = part[i]
-        if char != "_":
-            out += char.encode()
-            i += 1
-        elif part[i + 1] == "_":
-            out += b"/"
-            i += 2
-        else:
-            out.append(int(part[i + 1 : i + 3], 16))
-            i += 3
-    return out.decode("utf-8")
-
-
-def airflow_asset_key(instance_name: str, uri: str) -> AssetKey:
-    """``[instance_name, "airflow_asset", uri_key_part(uri)]``."""
-    return AssetKey([instance_name, ASSET_KEY_SEGMENT, uri_key_part(uri)])
 
 
 def kept_assets(snapshot: AirflowSnapshot, settings: AirflowAssetsSettings) -> list[AirflowAssetRecord]:
@@ -295,9 +254,7 @@ class AssetEventPlan:
 
     def run_url(self, dag_id: str, run_id: str) -> str:
         """The producing run's page in the Airflow UI."""
-        if self.api_version == "v2":
-            return f"{self.webserver_url}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}"
-        return f"{self.webserver_url}/dags/{quote(dag_id)}/grid?dag_run_id={quote(run_id, safe='')}"
+        return run_url(self.webserver_url, self.api_version, dag_id, run_id)
 
 
 def asset_event_materialization(plan: AssetEventPlan, event: AssetEventRecord) -> AssetMaterialization:
@@ -359,11 +316,6 @@ def poll_asset_events(
     return events, cursor
 
 
-def asset_event_sensor_name(instance_safe_name: str) -> str:
-    """``<instance>__airflow_asset_event_sensor``."""
-    return f"{instance_safe_name}__airflow_asset_event_sensor"
-
-
 def build_asset_event_sensor(
     *,
     client_factory: Callable[[], AirflowClient],
@@ -402,7 +354,7 @@ def airflow_assets_defs(
     dag_specs: Sequence[AssetSpec],
     settings: AirflowAssetsSettings | None,
     *,
-    instance_safe_name: str,
+    instance_name: str,
     client_factory: Callable[[], AirflowClient],
     default_status: DefaultSensorStatus | None = None,
     task_keys: Mapping[str, Mapping[str, Sequence[AssetKey]]] | None = None,
@@ -415,7 +367,7 @@ def airflow_assets_defs(
     if not settings.enabled:
         return list(dag_specs), []
     specs, dag_deps = airflow_asset_specs(
-        snapshot, settings, f"{instance_safe_name}__airflow_assets", task_keys
+        snapshot, settings, airflow_assets_group_name(instance_name), task_keys
     )
     plan = AssetEventPlan(
         instance_name=snapshot.instance_name,
@@ -426,7 +378,7 @@ def airflow_assets_defs(
     event_sensor = build_asset_event_sensor(
         client_factory=client_factory,
         plan=plan,
-        name=asset_event_sensor_name(instance_safe_name),
+        name=asset_event_sensor_name(instance_name),
         settings=settings,
         default_status=default_status,
     )

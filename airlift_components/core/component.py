@@ -48,13 +48,14 @@ from pydantic import Field
 
 from airlift_components.airflow_api import AirflowAuthBackend, DagRecord
 from airlift_components.core.airflow_assets import AirflowAssetsModel, AirflowAssetsSettings
-from airlift_components.core.defs_builder import build_defs_from_snapshot, resource_key
+from airlift_components.core.defs_builder import build_defs_from_snapshot
 from airlift_components.core.instance import AirflowInstance
 from airlift_components.core.mappings import (
     MappedAsset,
     assets_with_dag_mappings,
     assets_with_task_mappings,
 )
+from airlift_components.core.naming import resource_key
 from airlift_components.core.resource import AirflowInstanceResource
 from airlift_components.core.scaffolder import AirflowInstanceScaffolder
 from airlift_components.core.sensor import SensorSettings

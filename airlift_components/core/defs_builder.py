@@ -29,7 +29,7 @@ from airlift_components.conventions import (
     PROXY_TARGETS_METADATA_KEY,
 )
 from airlift_components.core.airflow_assets import AirflowAssetsSettings, airflow_assets_defs
-from airlift_components.core.events import AirflowSensorPlan, dag_asset_key
+from airlift_components.core.events import AirflowSensorPlan
 from airlift_components.core.instance import AirflowInstance
 from airlift_components.core.mappings import (
     DagMappings,
@@ -38,20 +38,26 @@ from airlift_components.core.mappings import (
     mapped_assets_in,
     mappings_by_dag,
 )
+from airlift_components.core.naming import (
+    dag_asset_key,
+    dags_group_name,
+    reconstruction_key,
+    resource_key,
+    sensor_name,
+)
 from airlift_components.core.progress import dag_markdown, dag_progress, migration_overview_spec
 from airlift_components.core.resource import (
     AirflowInstanceResource,
     register_auth_backend,
-    resource_key_for,
 )
 from airlift_components.core.sensor import (
     DEFAULT_SENSOR_INTERVAL_SECONDS,
     SensorSettings,
     build_airflow_sensor,
-    sensor_name,
 )
 from airlift_components.core.snapshot import AirflowFilter, AirflowSnapshot, DagSelectorFn
-from airlift_components.core.snapshot_cache import load_snapshot, reconstruction_key
+from airlift_components.core.snapshot_cache import load_snapshot
+from airlift_components.formats.proxy_targets import PartitionFormat, ProxyTargets
 
 OnMissingMapping = Literal["error", "warn"]
 
@@ -62,11 +68,6 @@ class AirflowMappingError(ValueError):
 
 class AirflowMappingWarning(UserWarning):
     """Like :class:`AirflowMappingError`, when the user chose ``on_missing_mapping="warn"``."""
-
-
-def resource_key(instance_name: str) -> str:
-    """The resource key under which the instance's ``AirflowInstanceResource`` is bound (``airflow_<name>``)."""
-    return resource_key_for(instance_name)
 
 
 def instance_resources(airflow_instance: AirflowInstance) -> dict[str, Any]:
@@ -139,24 +140,22 @@ def _check_mappings(
     return valid
 
 
-def _slash_path(key: AssetKey) -> str:
-    return "/".join(key.path)
-
-
-def proxy_targets(mapping: DagMappings | None, mapped: Mapping[AssetKey, MappedAsset]) -> dict[str, Any]:
-    """The JSON the Airflow-side proxy operators read from the DAG asset (see ``conventions.py``)."""
+def proxy_targets(mapping: DagMappings | None, mapped: Mapping[AssetKey, MappedAsset]) -> ProxyTargets:
+    """What the Airflow-side proxy operators launch for this DAG (written on the DAG asset)."""
     if mapping is None:
-        return {"dag": [], "tasks": {}, "partitions": {}}
-    partitions: dict[str, dict[str, str]] = {}
+        return ProxyTargets()
+    partitions: dict[str, PartitionFormat] = {}
     for key in mapping.all_keys():
         partitions_def = mapped[key].partitions_def if key in mapped else None
         if isinstance(partitions_def, TimeWindowPartitionsDefinition):
-            partitions[_slash_path(key)] = {"fmt": partitions_def.fmt, "timezone": partitions_def.timezone}
-    return {
-        "dag": [list(key.path) for key in mapping.dag_keys],
-        "tasks": {task_id: [list(key.path) for key in keys] for task_id, keys in mapping.task_keys.items()},
-        "partitions": partitions,
-    }
+            partitions["/".join(key.path)] = PartitionFormat(partitions_def.fmt, partitions_def.timezone)
+    return ProxyTargets(
+        dag=tuple(tuple(key.path) for key in mapping.dag_keys),
+        tasks={
+            task_id: tuple(tuple(key.path) for key in keys) for task_id, keys in mapping.task_keys.items()
+        },
+        partitions=partitions,
+    )
 
 
 def dag_asset_spec(
@@ -175,7 +174,7 @@ def dag_asset_spec(
         "Paused": MetadataValue.bool(dag.is_paused),
         DAG_ID_METADATA_KEY: dag.dag_id,
         INSTANCE_NAME_METADATA_KEY: snapshot.instance_name,
-        PROXY_TARGETS_METADATA_KEY: MetadataValue.json(proxy_targets(mapping, mapped)),
+        PROXY_TARGETS_METADATA_KEY: MetadataValue.json(proxy_targets(mapping, mapped).to_json()),
     }
     if dag.fileloc:
         metadata["Source file"] = MetadataValue.path(dag.fileloc)
@@ -229,7 +228,7 @@ def build_defs_from_snapshot(
     _check_mapped_once(mapped_assets)
     mapped = {asset.key: asset for asset in mapped_assets}
     by_dag = _check_mappings(snapshot, mappings_by_dag(mapped_assets), on_missing_mapping)
-    group_name = f"{airflow_instance.safe_name}__dags"
+    group_name = dags_group_name(airflow_instance.name)
     dag_specs = [
         dag_asset_spec(snapshot, dag, by_dag.get(dag.dag_id), mapped, group_name) for dag in snapshot.dags
     ]
@@ -245,7 +244,7 @@ def build_defs_from_snapshot(
     sensor = build_airflow_sensor(
         client_factory=lambda: airflow_instance.client,
         plan=plan,
-        name=sensor_name(airflow_instance.safe_name),
+        name=sensor_name(airflow_instance.name),
         minimum_interval_seconds=sensor_minimum_interval_seconds,
         default_status=default_sensor_status,
         settings=sensor_settings or SensorSettings(),
@@ -255,7 +254,7 @@ def build_defs_from_snapshot(
         snapshot,
         dag_specs,
         airflow_assets,
-        instance_safe_name=airflow_instance.safe_name,
+        instance_name=airflow_instance.name,
         client_factory=lambda: airflow_instance.client,
         default_status=default_sensor_status,
         task_keys=plan.task_keys,

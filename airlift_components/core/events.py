@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Union
-from urllib.parse import quote, urlencode
 
 from dagster import (
     AssetKey,
@@ -25,7 +24,7 @@ from dagster import (
 from airlift_components.airflow_api import DagRunRecord, TaskInstanceRecord
 from airlift_components.conventions import EVENT_ID_METADATA_KEY, PROXY_MARKER_DAG, PROXY_MARKER_FIELD
 from airlift_components.core.cursor import rollup_identity, run_identity, task_instance_identity
-from airlift_components.core.snapshot import dag_url
+from airlift_components.core.naming import dag_asset_key, run_url, task_instance_url
 
 AssetEvent = Union[AssetMaterialization, AssetObservation]
 LogFn = Callable[[str], None]
@@ -68,22 +67,11 @@ class AirflowSensorPlan:
 
     def run_url(self, dag_id: str, run_id: str) -> str:
         """The run's page in the Airflow UI."""
-        if self.api_version == "v2":
-            return f"{self.webserver_url}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}"
-        return f"{dag_url(self.webserver_url, 'v1', dag_id)}?{urlencode({'dag_run_id': run_id})}"
+        return run_url(self.webserver_url, self.api_version, dag_id, run_id)
 
     def task_instance_url(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
         """The task instance's page in the Airflow UI."""
-        if self.api_version == "v2":
-            url = f"{self.run_url(dag_id, run_id)}/tasks/{quote(task_id)}"
-            return f"{url}/mapped/{map_index}" if map_index >= 0 else url
-        query = {"dag_run_id": run_id, "task_id": task_id}
-        return f"{dag_url(self.webserver_url, 'v1', dag_id)}?{urlencode(query)}"
-
-
-def dag_asset_key(instance_name: str, dag_id: str) -> AssetKey:
-    """``[instance_name, "dag", dag_id]``: unique across instances, no sanitizing."""
-    return AssetKey([instance_name, "dag", dag_id])
+        return task_instance_url(self.webserver_url, self.api_version, dag_id, run_id, task_id, map_index)
 
 
 def proxy_marker(ti: TaskInstanceRecord) -> str | None:

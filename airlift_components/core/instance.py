@@ -7,10 +7,10 @@ Creating an instance makes no HTTP request.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from airlift_components.airflow_api import AirflowAuthBackend, AirflowClient
+from airlift_components.core.naming import safe_identifier
 
 
 class AirflowInstance:
@@ -59,8 +59,3 @@ class AirflowInstance:
 
     def __repr__(self) -> str:
         return f"AirflowInstance(name={self.name!r}, webserver_url={self.webserver_url!r})"
-
-
-def safe_identifier(text: str) -> str:
-    """``text`` with every character outside ``[A-Za-z0-9_]`` replaced by ``_``."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", text)

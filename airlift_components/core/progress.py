@@ -1,9 +1,10 @@
 """Migration progress: per Airflow DAG, how many tasks are mapped to Dagster assets, proxied, and left.
 
 The numbers come from an :class:`AirflowSnapshot` (what Airflow has loaded: its tasks and the proxy
-operators' marker) and the mappings of the Dagster definitions. The same :class:`DagProgress` feeds the
-``airlift-components status`` command (table, Markdown, JSON) and the Markdown tables that the
-definitions builder puts on each DAG asset and on the instance's ``migration_progress`` asset.
+operators' marker) and the mappings of the Dagster definitions. This module is the model and its pure
+computation (no I/O): the definitions builder puts its Markdown tables on each DAG asset and on the
+instance's ``migration_progress`` asset, and ``airlift-components status``
+(:mod:`airlift_components.cli.status`) reads Airflow live and prints the same records.
 
 Counting rules (documented in the README):
 
@@ -15,22 +16,17 @@ Counting rules (documented in the README):
 
 from __future__ import annotations
 
-import io
-import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-from dagster import AssetKey, AssetSpec, MetadataValue
+from dagster import AssetSpec, MetadataValue
 
 from airlift_components.conventions import PROXIED_DAG_TAG
 from airlift_components.core.events import task_group_of
 from airlift_components.core.mappings import DagMappings
-from airlift_components.core.peered import PeeredInstance
-from airlift_components.core.snapshot import AirflowSnapshot, proxied_task_ids
+from airlift_components.core.naming import overview_asset_key
+from airlift_components.core.snapshot import AirflowSnapshot
 
 
 @dataclass(frozen=True)
@@ -133,83 +129,7 @@ def instance_progress(snapshot: AirflowSnapshot, by_dag: Mapping[str, DagMapping
     return [dag_progress(snapshot, dag_id, by_dag.get(dag_id)) for dag_id in snapshot.dag_ids]
 
 
-# ------------------------------------------------------------------ proxied-state files
-
-
-class ProxiedStateFileError(ValueError):
-    """A proxied-state directory or file cannot be read; the message names the path."""
-
-
-@dataclass(frozen=True)
-class StateFile:
-    """What one ``proxied_state/<dag_id>.yaml`` says (the Dagster side's read-only view of it)."""
-
-    path: Path
-    dag_proxied: bool | None = None  # the ``proxied: true|false`` form
-    proxied_task_ids: frozenset[str] = frozenset()
-    task_ids: frozenset[str] = frozenset()
-
-
-def read_state_files(directory: str | Path) -> dict[str, StateFile]:
-    """Every ``<dag_id>.yaml`` in a proxied-state directory, by DAG id."""
-    root = Path(directory)
-    if not root.is_dir():
-        raise ProxiedStateFileError(f"proxied state directory {root} does not exist")
-    files: dict[str, StateFile] = {}
-    for path in sorted([*root.glob("*.yaml"), *root.glob("*.yml")]):
-        try:
-            body = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ProxiedStateFileError(f"{path}: not valid YAML ({exc})") from exc
-        if not isinstance(body, dict):
-            raise ProxiedStateFileError(f"{path}: expected a mapping with `tasks` or `proxied`")
-        if "proxied" in body:
-            files[path.stem] = StateFile(path, dag_proxied=bool(body["proxied"]))
-            continue
-        entries = body.get("tasks") or []
-        if not isinstance(entries, list) or not all(isinstance(e, dict) and "id" in e for e in entries):
-            raise ProxiedStateFileError(f"{path}: `tasks` must be a list of {{id, proxied}} entries")
-        files[path.stem] = StateFile(
-            path,
-            proxied_task_ids=frozenset(str(e["id"]) for e in entries if e.get("proxied")),
-            task_ids=frozenset(str(e["id"]) for e in entries),
-        )
-    return files
-
-
-def disagreements(progress: DagProgress, state: StateFile | None) -> tuple[str, ...]:
-    """Where a proxied-state file and what Airflow has loaded differ (e.g. Airflow did not reparse yet)."""
-    if state is None or not progress.tasks_known:
-        return ()
-    name = state.path.name
-    if state.dag_proxied is not None:
-        if state.dag_proxied != progress.dag_proxied:
-            said = "proxied" if state.dag_proxied else "not proxied"
-            shown = "proxied" if progress.dag_proxied else "not proxied"
-            return (f"{name} says the whole DAG is {said}; Airflow has it {shown}",)
-        return ()
-    if progress.dag_proxied:
-        return (f"{name} lists tasks, but Airflow has the whole DAG proxied",)
-    live = {task.task_id for task in progress.task_progress}
-    live_proxied = {task.task_id for task in progress.task_progress if task.proxied}
-    problems = [f"{name}: task {t!r} is not in the DAG Airflow has" for t in sorted(state.task_ids - live)]
-    problems += [
-        f"{name}: task {t!r} is proxied in the file, not in Airflow"
-        for t in sorted((state.proxied_task_ids & live) - live_proxied)
-    ]
-    problems += [
-        f"{name}: task {t!r} is proxied in Airflow, not in the file"
-        for t in sorted(live_proxied - state.proxied_task_ids)
-    ]
-    return tuple(problems)
-
-
-def with_disagreements(progress: Iterable[DagProgress], states: Mapping[str, StateFile]) -> list[DagProgress]:
-    """Progress records with the disagreements against their state files filled in."""
-    return [replace(p, disagreements=disagreements(p, states.get(p.dag_id))) for p in progress]
-
-
-# ------------------------------------------------------------------ rendering
+# ------------------------------------------------------------------ per instance, and the Markdown tables
 
 COLUMNS = ("dag_id", "tasks", "mapped", "proxied", "left")
 
@@ -281,44 +201,6 @@ def instance_markdown(instance: InstanceProgress) -> str:
     return f"**{summary}**\n\n" + markdown_table(COLUMNS, rows(instance.dags))
 
 
-# ------------------------------------------------------------------ live collection (the status command)
-
-
-def collect_progress(instance: PeeredInstance, state_dir: str | Path | None = None) -> InstanceProgress:
-    """Read the live Airflow of one peered instance and compare it with the definitions and state files.
-
-    Cost: the version probe, the paged DAG listing and one ``/tasks`` request per DAG in the definitions
-    (concurrent). Raises :class:`~airlift_components.airflow_api.AirflowError` when Airflow cannot be read.
-    """
-    states = read_state_files(state_dir) if state_dir is not None else {}
-    client = instance.resource.get_client()
-    version = client.version_info
-    listed = {dag.dag_id: dag for dag in client.list_dags()}
-    present = [dag_id for dag_id in instance.dag_ids if dag_id in listed]
-    tasks = client.list_tasks_for_dags(present)
-    snapshot = AirflowSnapshot(
-        instance_name=instance.name,
-        webserver_url=client.webserver_url,
-        airflow_version=version.version,
-        api_version=version.api_version,
-        fetched_at=datetime.now(timezone.utc),
-        dags=tuple(listed[dag_id] for dag_id in present),
-        tasks={dag_id: tuple(records) for dag_id, records in tasks.items()},
-        proxied_task_ids={dag_id: proxied_task_ids(records) for dag_id, records in tasks.items()},
-    )
-    dags = with_disagreements(instance_progress(snapshot, instance.mappings), states)
-    for dag_id in instance.dag_ids:
-        if dag_id not in listed:
-            note = f"Airflow ({client.webserver_url}) has no active DAG {dag_id!r}"
-            dags.append(DagProgress(instance.name, dag_id, False, disagreements=(note,)))
-    return InstanceProgress(instance.name, client.webserver_url, dags)
-
-
-def overview_asset_key(instance_name: str) -> AssetKey:
-    """``[instance_name, "migration_progress"]``: cannot collide with DAG assets (``[name, "dag", id]``)."""
-    return AssetKey([instance_name, "migration_progress"])
-
-
 def migration_overview_spec(
     snapshot: AirflowSnapshot, by_dag: Mapping[str, DagMappings], group_name: str
 ) -> AssetSpec:
@@ -338,36 +220,3 @@ def migration_overview_spec(
         kinds={"airflow"},
         group_name=group_name,
     )
-
-
-def render(instances: Sequence[InstanceProgress], output_format: str) -> str:
-    """The ``status`` output: ``"table"`` (rich), ``"markdown"`` or ``"json"``."""
-    if output_format == "json":
-        return json.dumps({"instances": [instance.to_json() for instance in instances]}, indent=2)
-    notes = [
-        f"- {instance.instance_name}/{dag.dag_id}: {problem}"
-        for instance in instances
-        for dag in instance.dags
-        for problem in dag.disagreements
-    ]
-    if output_format == "markdown":
-        parts = [f"### {i.instance_name} ({i.webserver_url})\n\n{instance_markdown(i)}" for i in instances]
-        if notes:
-            parts.append("**Proxied state files disagree with Airflow:**\n\n" + "\n".join(notes))
-        return "\n\n".join(parts)
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(width=140, record=True, file=io.StringIO())
-    for instance in instances:
-        table = Table(title=f"{instance.instance_name} ({instance.webserver_url})")
-        for column in COLUMNS:
-            table.add_column(column, justify="left" if column == "dag_id" else "right")
-        for row in rows(instance.dags):
-            table.add_row(*row)
-        totals = instance.totals()
-        table.add_row(f"total ({totals['dags']} DAGs)", *(str(totals[c]) for c in COLUMNS[1:]), style="bold")
-        console.print(table)
-    if notes:
-        console.print("Proxied state files disagree with Airflow:\n" + "\n".join(notes), markup=False)
-    return console.export_text().rstrip()

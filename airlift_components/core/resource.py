@@ -1,7 +1,8 @@
 """``AirflowInstanceResource``: an Airflow instance as a Dagster ``ConfigurableResource``.
 
-It is bound in the Definitions under ``airflow_<instance name>`` (see :func:`resource_key_for`), so the
-Dagster UI lists it with its configuration, the sensor uses it, and any asset can talk to Airflow::
+It is bound in the Definitions under ``airflow_<instance name>`` (see
+:func:`~airlift_components.core.naming.resource_key`), so the Dagster UI lists it with its configuration,
+the sensor uses it, and any asset can talk to Airflow::
 
     import dagster as dg
     from airlift_components.core import AirflowInstanceResource
@@ -48,12 +49,6 @@ AuthType = Literal["basic", "token", "mwaa", "mwaa_airflow3", "composer", "astro
 _BACKENDS: dict[str, AirflowAuthBackend] = {}
 _CLIENTS: dict[str, AirflowClient] = {}
 _LOCK = threading.Lock()
-
-
-def resource_key_for(instance_name: str) -> str:
-    """The resource key an instance is bound under: ``airflow_<instance name>``."""
-    safe = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in instance_name)
-    return f"airflow_{safe}"
 
 
 def register_auth_backend(instance_name: str, backend: AirflowAuthBackend) -> None:

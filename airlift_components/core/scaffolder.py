@@ -11,6 +11,8 @@ from dagster.components.component.component_scaffolder import Scaffolder
 from dagster.components.scaffold.scaffold import ScaffoldRequest
 from pydantic import BaseModel, Field
 
+from airlift_components.core.naming import env_var_prefix
+
 TEMPLATE_NAME = "airflow_instance/defs.yaml.tmpl"
 
 
@@ -28,11 +30,6 @@ def _template_text() -> str:
         return packaged.read_text()
     # Editable installs: the templates live at the repository root.
     return (Path(__file__).resolve().parents[2] / "component_templates" / TEMPLATE_NAME).read_text()
-
-
-def env_var_prefix(instance_name: str) -> str:
-    """`prod-eu` -> `AIRFLOW_PROD_EU`."""
-    return "AIRFLOW_" + "".join(ch if ch.isalnum() else "_" for ch in instance_name).upper()
 
 
 def render_defs_yaml(params: AirflowInstanceScaffoldParams) -> tuple[str, list[str]]:

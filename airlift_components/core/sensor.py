@@ -353,11 +353,6 @@ def check_keys_for(context: SensorEvaluationContext, keys: set[AssetKey]) -> lis
     )
 
 
-def sensor_name(instance_safe_name: str) -> str:
-    """``<instance>__airflow_dag_status_sensor``."""
-    return f"{instance_safe_name}__airflow_dag_status_sensor"
-
-
 def build_airflow_sensor(
     *,
     client_factory: Callable[[], AirflowClient],

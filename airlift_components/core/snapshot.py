@@ -13,12 +13,14 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from functools import cached_property
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from airlift_components.airflow_api import AirflowAssetRecord, DagRecord, TaskRecord
+from airlift_components.airflow_api import AirflowAssetRecord, AirflowClient, DagRecord, TaskRecord
 from airlift_components.conventions import PROXIED_DAG_TAG, PROXIED_TASKS_DAG_TAG, PROXY_MARKER_FIELD
 from airlift_components.core.instance import AirflowInstance
+from airlift_components.core.naming import dag_url
 
 SNAPSHOT_FORMAT_VERSION = 1
 
@@ -101,12 +103,6 @@ class AirflowSnapshot(BaseModel):
         return dag_url(self.webserver_url, self.api_version, dag_id)
 
 
-def dag_url(webserver_url: str, api_version: str, dag_id: str) -> str:
-    """The DAG's page in the Airflow UI (Airflow 3: ``/dags/<id>``, Airflow 2: ``/dags/<id>/grid``)."""
-    base = f"{webserver_url.rstrip('/')}/dags/{dag_id}"
-    return base if api_version == "v2" else f"{base}/grid"
-
-
 def needs_task_structure(dag: DagRecord) -> bool:
     """DAGs tagged by ``proxying_to_dagster`` have their tasks fetched to show migration progress."""
     return PROXIED_TASKS_DAG_TAG in dag.tags or PROXIED_DAG_TAG in dag.tags
@@ -117,8 +113,21 @@ def proxied_task_ids(tasks: Iterable[TaskRecord]) -> tuple[str, ...]:
     return tuple(sorted(task.task_id for task in tasks if PROXY_MARKER_FIELD in task.template_fields))
 
 
+class SnapshotSource(Protocol):
+    """What :func:`fetch_snapshot` reads: an :class:`AirflowInstance`, or any object with these three members."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def webserver_url(self) -> str: ...
+
+    @property
+    def client(self) -> AirflowClient: ...
+
+
 def fetch_snapshot(
-    instance: AirflowInstance,
+    instance: AirflowInstance | SnapshotSource,
     mapped_dag_ids: Iterable[str] = (),
     *,
     dag_selector_fn: DagSelectorFn | None = None,
@@ -129,7 +138,7 @@ def fetch_snapshot(
     """Fetch an :class:`AirflowSnapshot` from Airflow.
 
     Args:
-        instance: the Airflow instance.
+        instance: the Airflow instance (``airlift-components status`` passes its peered instance).
         mapped_dag_ids: DAGs with mapped assets; their tasks are fetched to validate task mappings.
         dag_selector_fn: keep only DAGs for which this returns True.
         retrieval_filter: DAG id glob / tags filter.

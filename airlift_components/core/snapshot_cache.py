@@ -24,7 +24,8 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from airlift_components.core.instance import AirflowInstance, safe_identifier
+from airlift_components.core.instance import AirflowInstance
+from airlift_components.core.naming import reconstruction_key, safe_identifier
 from airlift_components.core.snapshot import (
     SNAPSHOT_FORMAT_VERSION,
     AirflowFilter,
@@ -39,11 +40,6 @@ SNAPSHOT_CACHE_DIR_ENV = "AIRLIFT_SNAPSHOT_CACHE_DIR"
 REFRESH_SNAPSHOT_ENV = "AIRLIFT_REFRESH_SNAPSHOT"
 
 SnapshotSource = Literal["reconstruction", "cache", "airflow"]
-
-
-def reconstruction_key(instance_name: str) -> str:
-    """The key of the snapshot in the Definitions' reconstruction metadata (unique per instance)."""
-    return f"airlift_components/snapshot/{instance_name}"
 
 
 def snapshot_cache_path(cache_dir: str | Path, instance_name: str) -> Path:

@@ -15,6 +15,7 @@ Example, at the end of a DAG file::
     )
 """
 
+from airlift_components.formats.proxy_targets import ProxyTargets, ProxyTargetsError
 from airlift_components.in_airflow.base_operators import (
     BaseProxyDAGToDagsterOperator,
     BaseProxyTaskToDagsterOperator,
@@ -41,7 +42,6 @@ from airlift_components.in_airflow.proxied_state import (
     TaskProxiedState,
     load_proxied_state_from_yaml,
 )
-from airlift_components.in_airflow.proxy_targets import ProxyTargets, ProxyTargetsError
 from airlift_components.in_airflow.proxying import proxying_to_dagster
 
 __all__ = [

@@ -41,6 +41,7 @@ from airlift_components.conventions import (
     RUN_TAG_TASK_ID,
     RUN_TAG_TRY_NUMBER,
 )
+from airlift_components.formats.proxy_targets import AssetKeyPath, ProxyTargets, ProxyTargetsError
 from airlift_components.in_airflow._compat import DAG, AirflowFailException, BaseOperator, Context
 from airlift_components.in_airflow.dagster_graphql import (
     FINISHED_RUN_STATUSES,
@@ -52,7 +53,6 @@ from airlift_components.in_airflow.dagster_graphql import (
     DagsterQueryError,
     DagsterRun,
 )
-from airlift_components.in_airflow.proxy_targets import AssetKeyPath, ProxyTargets, ProxyTargetsError
 
 #: Dagster's run tag for the partition of a run.
 PARTITION_TAG = "dagster/partition"

@@ -26,6 +26,11 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from airlift_components.conventions import PROXIED_DAG_TAG, PROXIED_TASKS_DAG_TAG
+from airlift_components.formats.proxied_state import (
+    AirflowProxiedState,
+    DagProxiedState,
+    ProxiedStateError,
+)
 from airlift_components.in_airflow._compat import DAG, BaseOperator, MappedOperator
 from airlift_components.in_airflow.base_operators import (
     BaseProxyDAGToDagsterOperator,
@@ -34,11 +39,6 @@ from airlift_components.in_airflow.base_operators import (
 from airlift_components.in_airflow.default_operators import (
     DefaultProxyDAGToDagsterOperator,
     DefaultProxyTaskToDagsterOperator,
-)
-from airlift_components.in_airflow.proxied_state import (
-    AirflowProxiedState,
-    DagProxiedState,
-    ProxiedStateError,
 )
 
 

@@ -6,16 +6,10 @@ are kept unless ``overwrite`` is set, so re-running after adding DAGs only fills
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-HEADER = (
-    "# Proxied state of DAG {dag_id!r}: set a task's `proxied` to True to run it in Dagster,\n"
-    "# or replace the whole file with `proxied: True` to proxy the entire DAG.\n"
-)
+from airlift_components.formats.proxied_state import render_state_file
 
 
 @dataclass
@@ -25,13 +19,6 @@ class ScaffoldResult:
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     import_errors: dict[str, str] = field(default_factory=dict)
-
-
-def render_state_file(dag_id: str, task_ids: Iterable[str]) -> str:
-    """The YAML text of a task-form state file with every task ``proxied: False``."""
-    body = {"tasks": [{"id": task_id, "proxied": False} for task_id in task_ids]}
-    text = yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
-    return HEADER.format(dag_id=dag_id) + text.replace("proxied: false", "proxied: False")
 
 
 def scaffold_proxied_state(

@@ -304,7 +304,7 @@ def test_yaml_mwaa_sensor_tick_materializes_a_real_airflow2_run(
     assert str(events[-1].metadata["airflow/url"].value).startswith(f"https://{mwaa.web_server_host}/")
 
     # The history import of the same run goes through MWAA too, and links to the same web server.
-    from airlift_components.core.history import import_airflow_history
+    from airlift_components.cli.history import import_airflow_history
 
     assert run.start_date and run.end_date
     with dg.DagsterInstance.ephemeral() as instance:

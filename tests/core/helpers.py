@@ -23,7 +23,7 @@ from dagster._core.definitions.sensor_definition import SensorExecutionData
 from airlift_components.airflow_api import AirflowClient, DagRunRecord
 from airlift_components.core import AirflowInstance, BasicAuthBackend
 from airlift_components.core.cursor import SensorCursor
-from airlift_components.core.sensor import sensor_name
+from airlift_components.core.naming import sensor_name
 from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME, LocalAirflow
 
 SEED_STAGES = Path(__file__).resolve().parent / "seed_stages"

@@ -40,13 +40,15 @@ from airlift_components.core.airflow_assets import (
     AirflowAssetsSettings,
     AssetEventCursor,
     AssetEventPlan,
+    poll_asset_events,
+)
+from airlift_components.core.component import AirflowInstanceComponent
+from airlift_components.core.naming import (
     airflow_asset_key,
     asset_event_sensor_name,
-    poll_asset_events,
     uri_from_key_part,
     uri_key_part,
 )
-from airlift_components.core.component import AirflowInstanceComponent
 from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME, LocalAirflow, free_port
 from tests.conftest import make_client
 from tests.core.helpers import instance_for, run_and_wait, utcnow

@@ -29,7 +29,7 @@ from airlift_components.core import (
     build_defs_from_snapshot,
     fetch_snapshot,
 )
-from airlift_components.core.snapshot_cache import reconstruction_key
+from airlift_components.core.naming import reconstruction_key
 from airlift_components.testing.local_airflow import LocalAirflow
 from tests.conftest import expected_test_dag_ids
 from tests.core.helpers import instance_for

@@ -41,10 +41,10 @@ import pytest
 from dagster import AssetKey, AssetMaterialization, AssetObservation, DagsterInstance
 
 from airlift_components.cli import main
+from airlift_components.cli.definitions import load_definitions
+from airlift_components.cli.history import HistoryImportError, import_airflow_history
 from airlift_components.conventions import PROXY_MARKER_FIELD, PROXY_MARKER_TASK
-from airlift_components.core.history import HistoryImportError, import_airflow_history
-from airlift_components.core.peered import load_definitions
-from airlift_components.core.progress import overview_asset_key
+from airlift_components.core.naming import overview_asset_key
 from airlift_components.core.sensor import SensorCursor
 from airlift_components.testing.local_airflow import LocalAirflow
 from tests.conftest import make_client
@@ -336,6 +336,26 @@ def test_status_proxied_state_dir_reads_the_state_files_in_that_folder(
     assert {dag["dag_id"]: dag["disagreements"] for dag in instance["dags"]}["status_groups"] == []
 
 
+def test_status_names_a_state_file_that_proxying_to_dagster_refuses(
+    defs_file: Path, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "yes" in quotes is a string: Airflow's reader refuses the file, so status must not read it as proxied.
+    (state_dir / "core_proxied.yaml").write_text('proxied: "yes"\n')
+    code, out, err = status(
+        capsys, "-f", str(defs_file), "--dags-folder", str(state_dir.parent), "--format", "json"
+    )
+    assert code == 0, err
+    (instance,) = json.loads(out)["instances"]
+    dags = {dag["dag_id"]: dag for dag in instance["dags"]}
+    assert dags["core_proxied"]["disagreements"] == [
+        f"core_proxied.yaml: proxying_to_dagster refuses this file: {state_dir / 'core_proxied.yaml'}: "
+        "'proxied' must be true or false, got str 'yes'"
+    ]
+    assert dags["rebuild_customers_list"]["disagreements"] == [
+        "rebuild_customers_list.yaml: task 'build_dbt_models' is proxied in the file, not in Airflow"
+    ]
+
+
 def test_dagster_shows_progress_on_dag_assets_and_an_instance_overview(defs_file: Path) -> None:
     defs = load_definitions(file=defs_file)
     spec = defs.resolve_assets_def(AssetKey([NAME, "dag", "status_groups"])).specs_by_key[
@@ -562,6 +582,16 @@ def test_history_import_rejects_a_range_that_ends_before_it_starts(
     monkeypatch.delenv("DAGSTER_HOME")
     assert main(["import-history", "-f", str(defs_file), "--start", "2024-01-01", "--end", "2024-02-01"]) == 2
     assert "set DAGSTER_HOME" in capsys.readouterr().err
+
+
+def test_history_import_keeps_the_python_path_the_readme_used_before_the_cli_package() -> None:
+    from airlift_components.cli import history
+    from airlift_components.core import history as old_path
+
+    assert old_path.import_airflow_history is history.import_airflow_history
+    assert old_path.import_instance_history is history.import_instance_history
+    assert old_path.HistoryImportError is history.HistoryImportError
+    assert old_path.ImportResult is history.ImportResult
 
 
 def _import_history(capsys: pytest.CaptureFixture[str], defs_path: Path, start: str, end: str) -> str:

@@ -1,4 +1,7 @@
-"""The Airflow side never imports dagster: it must work in an Airflow environment without it."""
+"""The Airflow side never imports dagster: it must work in an Airflow environment without it.
+
+And the formats both sides share (``airlift_components.formats``) import neither dagster nor airflow.
+"""
 
 from __future__ import annotations
 
@@ -32,9 +35,37 @@ print("OK", len(in_airflow.__all__))
 """
 
 
-def _run(python: Path) -> subprocess.CompletedProcess[str]:
+FORMATS_SCRIPT = """
+import importlib.abc, sys, tempfile
+from pathlib import Path
+
+BLOCKED = ("dagster", "airflow")
+
+class BlockFrameworks(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0].startswith(BLOCKED):
+            raise ImportError(f"{name} is blocked in this test")
+        return None
+
+sys.meta_path.insert(0, BlockFrameworks())
+import airlift_components.formats
+from airlift_components.formats.proxied_state import load_proxied_state_from_yaml, render_state_file
+from airlift_components.formats.proxy_targets import ProxyTargets
+
+folder = Path(tempfile.mkdtemp())
+(folder / "shop.yaml").write_text(render_state_file("shop", ["load", "build"]))
+assert load_proxied_state_from_yaml(folder).get("shop").tasks["build"].proxied is False
+targets = ProxyTargets(dag=(("a",),), tasks={"build": (("b", "c"),)})
+assert ProxyTargets.parse(targets.to_json(), dag_asset="x") == targets
+leaked = sorted(m for m in sys.modules if m.split(".")[0].startswith(BLOCKED))
+assert not leaked, leaked
+print("OK")
+"""
+
+
+def _run(python: Path, script: str = SCRIPT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(python), "-c", SCRIPT], capture_output=True, text=True, timeout=180, cwd=REPO, env=_env()
+        [str(python), "-c", script], capture_output=True, text=True, timeout=180, cwd=REPO, env=_env()
     )
 
 
@@ -54,5 +85,12 @@ def test_in_airflow_imports_on_airflow2_with_dagster_blocked():
     # .venv-airflow2 (the [in-airflow] extra) has no dagster on a fresh install; block it anyway, for a
     # developer's older .venv-airflow2 that still holds one.
     result = _run(REPO / ".venv-airflow2" / "bin" / "python")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "OK" in result.stdout
+
+
+def test_formats_import_neither_dagster_nor_airflow():
+    # Both frameworks are installed in .venv: block them, then read and write both formats.
+    result = _run(REPO / ".venv" / "bin" / "python", FORMATS_SCRIPT)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "OK" in result.stdout

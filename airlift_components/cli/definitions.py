@@ -1,7 +1,7 @@
 """The Airflow instances a Dagster code location peers to, read back from its ``Definitions``.
 
 The command-line tools (``status``, ``import-history``) load the user's definitions the way Dagster
-does (``-m module`` or ``-f file``) and find, per instance, the DAG assets (their ``airlift/*``
+does (``-m module`` or ``-f file``, :func:`load_definitions`) and find, per instance (:func:`peered_instances`), the DAG assets (their ``airlift/*``
 metadata says which tasks map to which assets), the resource that connects to Airflow, and the
 partitions of the mapped assets. Works the same for the Python API and the component.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,9 @@ from airlift_components.conventions import (
 )
 from airlift_components.core.events import AirflowSensorPlan
 from airlift_components.core.mappings import DagMappings
-from airlift_components.core.resource import AirflowInstanceResource, resource_key_for
+from airlift_components.core.naming import resource_key
+from airlift_components.core.resource import AirflowInstanceResource
+from airlift_components.formats.proxy_targets import ProxyTargets
 
 
 class DefinitionsLoadError(ValueError):
@@ -81,6 +82,16 @@ class PeeredInstance:
         """The DAGs that have an asset in the definitions, sorted."""
         return sorted(self.mappings)
 
+    @property
+    def client(self) -> AirflowClient:
+        """The resource's REST client (reused within this process; creating it makes no request)."""
+        return self.resource.get_client()
+
+    @property
+    def webserver_url(self) -> str:
+        """Airflow's base URL as the client reaches it (for MWAA the real URL, not ``mwaa://<env>``)."""
+        return self.client.webserver_url
+
     def plan(self, client: AirflowClient) -> AirflowSensorPlan:
         """The same plan the instance's sensor uses (what maps to what), with links to ``client``'s Airflow
         (its real URL: for MWAA the configuration holds only ``mwaa://<env>``)."""
@@ -93,11 +104,6 @@ class PeeredInstance:
             dag_keys={dag_id: list(m.dag_keys) for dag_id, m in self.mappings.items() if m.dag_keys},
             partitions_defs=dict(self.partitions_defs),
         )
-
-
-def _targets(value: object) -> dict:
-    value = getattr(value, "value", value)  # JsonMetadataValue or raw
-    return json.loads(value) if isinstance(value, str) else dict(value or {})
 
 
 def peered_instances(defs: Definitions, only: str | None = None) -> dict[str, PeeredInstance]:
@@ -113,18 +119,22 @@ def peered_instances(defs: Definitions, only: str | None = None) -> dict[str, Pe
             continue
         name, dag_id = str(getattr(name, "value", name)), str(getattr(dag_id, "value", dag_id))
         if name not in found:
-            resource = resources.get(resource_key_for(name))
+            resource = resources.get(resource_key(name))
             if not isinstance(resource, AirflowInstanceResource):
                 raise DefinitionsLoadError(
                     f"instance {name!r}: the definitions bind no AirflowInstanceResource "
-                    f"under {resource_key_for(name)!r}"
+                    f"under {resource_key(name)!r}"
                 )
             found[name] = PeeredInstance(name, resource)
-        targets = _targets(spec.metadata.get(PROXY_TARGETS_METADATA_KEY))
+        raw = spec.metadata.get(PROXY_TARGETS_METADATA_KEY)
+        raw = getattr(raw, "value", raw)  # JsonMetadataValue or raw
+        targets = (
+            ProxyTargets() if raw is None else ProxyTargets.parse(raw, dag_asset=spec.key.to_user_string())
+        )
         mapping = DagMappings(
             dag_id,
-            task_keys={t: [AssetKey(k) for k in keys] for t, keys in (targets.get("tasks") or {}).items()},
-            dag_keys=[AssetKey(k) for k in targets.get("dag") or []],
+            task_keys={t: [AssetKey(k) for k in keys] for t, keys in targets.tasks.items()},
+            dag_keys=[AssetKey(k) for k in targets.dag],
         )
         found[name].mappings[dag_id] = mapping
         found[name].partitions_defs.update(

@@ -1,6 +1,8 @@
 """What a proxy operator launches: the asset keys mapped to a task or DAG, and their partition key.
 
-The Dagster side writes ``conventions.PROXY_TARGETS_METADATA_KEY`` on each DAG asset as JSON::
+The Dagster side writes ``conventions.PROXY_TARGETS_METADATA_KEY`` on each DAG asset as JSON
+(:meth:`ProxyTargets.to_json`), the proxy operators and the CLI read it back
+(:meth:`ProxyTargets.from_metadata`, :meth:`ProxyTargets.parse`)::
 
     {"dag": [["customers_csv"]],
      "tasks": {"build_dbt_models": [["customers"], ["orders"]]},
@@ -50,6 +52,16 @@ class ProxyTargets:
     tasks: Mapping[str, tuple[AssetKeyPath, ...]] = field(default_factory=dict)
     partitions: Mapping[str, PartitionFormat] = field(default_factory=dict)
 
+    def to_json(self) -> dict[str, Any]:
+        """The JSON body written as the DAG asset's ``airlift/proxy_targets`` metadata (the one writer)."""
+        return {
+            "dag": [list(key) for key in self.dag],
+            "tasks": {task_id: [list(key) for key in keys] for task_id, keys in self.tasks.items()},
+            "partitions": {
+                path: {"fmt": spec.fmt, "timezone": spec.timezone} for path, spec in self.partitions.items()
+            },
+        }
+
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any], *, dag_asset: str) -> ProxyTargets:
         """Parse the metadata of the DAG asset named ``dag_asset`` (for error messages)."""
@@ -59,6 +71,15 @@ class ProxyTargets:
                 f"DAG asset {dag_asset} has no {PROXY_TARGETS_METADATA_KEY!r} metadata; "
                 "is the Dagster code location built with airlift_components?"
             )
+        return cls.parse(raw, dag_asset=dag_asset)
+
+    @classmethod
+    def parse(cls, raw: str | Mapping[str, Any], *, dag_asset: str) -> ProxyTargets:
+        """Parse the metadata value itself (a JSON string or the decoded mapping); the one reader.
+
+        Raises:
+            ProxyTargetsError: the value is not the JSON shape :meth:`to_json` writes.
+        """
         try:
             body = json.loads(raw) if isinstance(raw, str) else raw
             return cls(

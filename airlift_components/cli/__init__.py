@@ -12,7 +12,9 @@ Commands::
 ``status`` prints migration progress per instance and DAG (live Airflow + definitions + state files).
 ``import-history`` stores the asset events of Airflow runs that finished in a date range in the Dagster
 instance of ``DAGSTER_HOME``; rerunning it adds nothing.
-This module imports only the standard library; each command imports what it needs when it runs.
+This module imports only the standard library; each command imports what it needs when it runs:
+:mod:`~airlift_components.cli.definitions` (load the user's definitions, find the peered instances),
+:mod:`~airlift_components.cli.status` and :mod:`~airlift_components.cli.history`.
 """
 
 from __future__ import annotations
@@ -81,8 +83,8 @@ def _proxy_scaffold(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     from airlift_components.airflow_api import AirflowError
-    from airlift_components.core.peered import DefinitionsLoadError, load_definitions, peered_instances
-    from airlift_components.core.progress import ProxiedStateFileError, collect_progress, render
+    from airlift_components.cli.definitions import DefinitionsLoadError, load_definitions, peered_instances
+    from airlift_components.cli.status import ProxiedStateFileError, collect_progress, render
 
     state_dir = args.proxied_state_dir
     if args.dags_folder:
@@ -107,8 +109,8 @@ def _import_history(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from airlift_components.airflow_api import AirflowError
-    from airlift_components.core.history import HistoryImportError, import_airflow_history
-    from airlift_components.core.peered import DefinitionsLoadError, load_definitions
+    from airlift_components.cli.definitions import DefinitionsLoadError, load_definitions
+    from airlift_components.cli.history import HistoryImportError, import_airflow_history
 
     if not os.environ.get("DAGSTER_HOME"):
         print(
@@ -151,7 +153,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

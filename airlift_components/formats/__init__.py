@@ -1,0 +1,9 @@
+"""What crosses the Airflow/Dagster boundary, with one writer and one reader each.
+
+- :mod:`~airlift_components.formats.proxy_targets`: the ``airlift/proxy_targets`` metadata of a DAG
+  asset (written by the Dagster definitions builder, read by the proxy operators and the CLI).
+- :mod:`~airlift_components.formats.proxied_state`: the ``proxied_state/<dag_id>.yaml`` files (written
+  by ``proxy scaffold``, read by ``proxying_to_dagster`` and by ``status``).
+
+Both sides import these modules, so they import neither dagster nor airflow (a test proves it).
+"""
