@@ -4,10 +4,12 @@
 executions write to different folders with the same rendered command.
 """
 
+import os
 from datetime import datetime
 
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.providers.standard.operators.python import PythonOperator
+from airflow.providers.standard.sensors.python import PythonSensor
 from airflow.sdk import DAG, BaseHook, Variable, task
 
 
@@ -77,3 +79,40 @@ with DAG(
 
     env_conn()
     db_only_conn()
+
+
+def _fail_hard() -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    raise AirflowFailException("bad input, do not retry")
+
+
+def _always_true() -> bool:
+    return True
+
+
+with DAG(
+    dag_id="zc_more",
+    schedule=None,
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    params={"label": "dag-label"},
+    template_searchpath=[os.path.join(os.path.dirname(__file__), "scripts")],
+) as zc_more:
+
+    @task
+    def pusher(**context: object) -> list:
+        context["ti"].xcom_push(key="extra", value={"k": 1, "run": context["run_id"]})
+        return [1, 2, 3]
+
+    @task
+    def skip_me() -> None:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException("nothing to do today")
+
+    pusher()
+    skip_me()
+    PythonOperator(task_id="fail_hard", python_callable=_fail_hard, retries=0)
+    BashOperator(task_id="from_file", bash_command="zc_script.sh", append_env=True)
+    PythonSensor(task_id="wait_for_it", python_callable=_always_true, poke_interval=1)
