@@ -175,8 +175,13 @@ def run_runner(
     )
     seconds = time.monotonic() - started
     assert result_file.exists(), f"runner wrote no result (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
-    print(f"zero-code runner {payload.dag_id}.{payload.task_id}: {seconds:.2f}s wall", file=sys.stderr)
-    return RunnerOutcome(proc.returncode, ZeroCodeResult.read(result_file), proc.stderr, seconds, home)
+    result = ZeroCodeResult.read(result_file)
+    print(
+        f"zero-code runner {payload.dag_id}.{payload.task_id}: {seconds:.2f}s wall, "
+        f"{result.duration_seconds:.2f}s in the task runner",
+        file=sys.stderr,
+    )
+    return RunnerOutcome(proc.returncode, result, proc.stderr, seconds, home)
 
 
 def airflow_xcoms(client: AirflowClient, run: DagRunRecord, task_id: str) -> dict[str, Any]:

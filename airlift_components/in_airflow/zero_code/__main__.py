@@ -1,7 +1,7 @@
 """``python -m airlift_components.in_airflow.zero_code <payload.json> <result.json>``.
 
 Exit codes: 0 the task succeeded or was skipped, 1 the task failed, 2 the task could not be run
-(bad payload, refused kind, missing environment). A result file is written in every case but a
+(bad payload, refused kind, missing environment, Airflow's REST API refused or unreachable). A result file is written in every case but a
 missing or unwritable result path; the error text in it never carries secret values.
 """
 
@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     payload_path, result_path = args
+    from airlift_components.airflow_api.errors import AirflowError
     from airlift_components.in_airflow.zero_code.errors import ZeroCodeError
     from airlift_components.in_airflow.zero_code.runner import refusal_result, run_task
 
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         payload = ZeroCodePayload.read(payload_path)
         result = run_task(payload)
-    except (ZeroCodeError, ZeroCodeFormatError) as error:
+    except (ZeroCodeError, ZeroCodeFormatError, AirflowError) as error:
         result = refusal_result(error, payload)
         result.write(result_path)
         print(f"zero-code runner: {result.error}", file=sys.stderr)

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from airlift_components.formats.zero_code import (
     ENV_AIRFLOW_PASSWORD,
@@ -70,6 +70,9 @@ def run_task(payload: ZeroCodePayload) -> ZeroCodeResult:
     _require_airflow3()
     _require_env_vars(payload)
     secrets = _secret_values(payload)
+    rest = _rest_client()
+    if rest is not None:
+        check_dag_source(payload, rest)
     task = load_task(payload)
     import httpx
     from airflow.sdk.api.client import Client
@@ -78,7 +81,7 @@ def run_task(payload: ZeroCodePayload) -> ZeroCodeResult:
 
     from airlift_components.in_airflow.zero_code.execution_api import ExecutionApiStandIn
 
-    stand_in = ExecutionApiStandIn(payload, _rest_client(), max_tries=int(getattr(task, "retries", 0) or 0))
+    stand_in = ExecutionApiStandIn(payload, rest, max_tries=int(getattr(task, "retries", 0) or 0))
     client = Client(
         base_url="http://zero-code-runner.invalid/", token="", transport=httpx.MockTransport(stand_in)
     )
@@ -192,6 +195,39 @@ def load_task(payload: ZeroCodePayload) -> Any:
         if hasattr(task, name):
             setattr(task, name, False)
     return task
+
+
+def check_dag_source(payload: ZeroCodePayload, rest: Any) -> None:
+    """Refuse to run when the DAG file differs from the source Airflow parsed for this task instance.
+
+    Reads the task instance's DAG version and that version's source over REST (two requests) and compares
+    it with the file on disk, so a DAG file changed mid-run is an error instead of silently running new
+    code. A task instance Airflow does not know (a launch from Dagster alone) is not checked.
+
+    Raises:
+        ZeroCodeInputError: the file on disk is not the source of the run's DAG version.
+    """
+    from airlift_components.airflow_api.errors import AirflowNotFoundError
+
+    dag, run, task = (quote(v, safe="") for v in (payload.dag_id, payload.run_id, payload.task_id))
+    try:
+        ti = rest.request("GET", f"/api/v2/dags/{dag}/dagRuns/{run}/taskInstances/{task}")
+    except AirflowNotFoundError:
+        return
+    version = (ti.get("dag_version") or {}).get("version_number")
+    if version is None or not payload.dag_path.is_file():
+        return
+    try:
+        body = rest.request("GET", f"/api/v2/dagSources/{dag}", params={"version_number": version})
+    except AirflowNotFoundError:
+        return
+    source = body.get("content") if isinstance(body, dict) else None
+    if source is not None and source != payload.dag_path.read_text():
+        raise ZeroCodeInputError(
+            f"{payload.describe()}: DAG file {payload.dag_path} is not the code Airflow parsed for this run "
+            f"(DAG version {version}); deploy the same DAG files to the runner's dags_folder, or retry once "
+            "Airflow has parsed the new file"
+        )
 
 
 @contextlib.contextmanager
