@@ -5,6 +5,7 @@ DAG file whose task is proxied (the runner still runs the original code)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -116,3 +117,33 @@ def test_proxied_task_runs_its_original_code(zero_code_airflow: ZeroCodeAirflow)
     assert outcome.result.state == "success", outcome.result.error
     assert outcome.result.xcom("return_value") == {"computed_by": "the original task"}
     assert "airlift_proxied_to_dagster" not in json.dumps(outcome.result.rendered_fields)
+
+
+def test_execution_timeout_fails_the_task_and_leaves_no_process_behind(
+    zero_code_airflow: ZeroCodeAirflow, manual_run: DagRunRecord
+) -> None:
+    zc = zero_code_airflow
+    assert airflow_task_instance(zc.client, manual_run, "too_slow")["state"] == "failed"
+    outcome = run_runner(zc, _payload(zc, manual_run, "too_slow"))
+    assert (outcome.returncode, outcome.result.state, outcome.result.error_type) == (
+        1,
+        "failed",
+        "AirflowTaskTimeout",
+    )
+    assert outcome.seconds < 60, "the runner waited for the whole sleep instead of the 3 s timeout"
+    assert _processes_with_env("ZC_OUT_DIR", str(outcome.home.parent / "out")) == []
+
+
+def _processes_with_env(name: str, value: str) -> list[int]:
+    """PIDs of live processes whose environment has ``name=value`` (Linux /proc; ours only by the value)."""
+    marker = f"{name}={value}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if marker in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found

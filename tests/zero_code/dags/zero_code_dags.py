@@ -5,7 +5,7 @@ executions write to different folders with the same rendered command.
 """
 
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.providers.standard.operators.python import PythonOperator
@@ -116,3 +116,10 @@ with DAG(
     PythonOperator(task_id="fail_hard", python_callable=_fail_hard, retries=0)
     BashOperator(task_id="from_file", bash_command="zc_script.sh", append_env=True)
     PythonSensor(task_id="wait_for_it", python_callable=_always_true, poke_interval=1)
+    BashOperator(
+        task_id="too_slow",
+        bash_command="sleep 120",
+        execution_timeout=timedelta(seconds=3),
+        retries=0,
+        append_env=True,
+    )
