@@ -176,3 +176,21 @@ def test_dag_file_that_does_not_exist_fails_naming_it(
     outcome = run_runner(zc, payload)
     assert outcome.returncode == 2
     assert str(Path(zc.airflow.dags_folder) / "gone.py") in (outcome.result.error or "")
+
+
+def test_custom_operator_importing_a_helper_next_to_the_dag_file_matches_airflow(
+    zero_code_airflow: ZeroCodeAirflow, reference: ReferenceRuns
+) -> None:
+    """An in-house BaseOperator subclass from a module beside the DAG file: same XComs (return value and
+    an extra key), same rendered fields, same file written."""
+    zc, run = zero_code_airflow, reference.equivalence
+    outcome = run_runner(zc, _payload(zc, run, "custom_export"))
+    airflow_ti = airflow_task_instance(zc.client, run, "custom_export")
+    assert airflow_ti["state"] == outcome.result.state == "success", outcome.result.error
+    assert {x.key: x.value for x in outcome.result.xcoms} == airflow_xcoms(zc.client, run, "custom_export")
+    for field in ("target_name", "greeting"):
+        assert outcome.result.rendered_fields[field] == airflow_ti["rendered_fields"][field]
+    written = (outcome.home.parent / "out" / "greeting_20240305.txt").read_text()
+    assert (
+        written == (zc.airflow_out / "greeting_20240305.txt").read_text() == "hello from-conf on 2024-03-05\n"
+    )

@@ -11,6 +11,7 @@ from airflow.providers.standard.operators.bash import BashOperator
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.providers.standard.sensors.python import PythonSensor
 from airflow.sdk import DAG, BaseHook, Variable, task
+from zc_operators import WriteGreetingOperator
 
 
 def _extract(base: int, *, factor: int, templates_dict: dict, **context: object) -> dict:
@@ -56,6 +57,9 @@ with DAG(
         cwd="/tmp",
     )
     transformed >> report
+    WriteGreetingOperator(
+        task_id="custom_export", target_name="greeting_{{ ds_nodash }}.txt", greeting="hello {{ params.who }}"
+    )
 
 
 with DAG(dag_id="zc_outcomes", schedule=None, start_date=datetime(2024, 1, 1), catchup=False) as zc_outcomes:
