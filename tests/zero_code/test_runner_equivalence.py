@@ -127,6 +127,21 @@ def test_connection_from_env_var_works_and_its_password_stays_out_of_the_result(
     assert outcome.result.state == "success", outcome.result.error
     assert {x.key: x.value for x in outcome.result.xcoms} == airflow_xcoms(zc.client, run, "env_conn")
     assert outcome.result.xcom("return_value") == f"db.example:zc_user:{len(CONN_PASSWORD)}"
+    assert CONN_PASSWORD not in json.dumps(outcome.result.to_json()) + outcome.stderr
+
+
+def test_connection_password_rendered_into_a_command_is_masked_like_airflow(
+    zero_code_airflow: ZeroCodeAirflow, reference: ReferenceRuns
+) -> None:
+    """A template that renders a connection password: the rendered field is masked as Airflow masks it,
+    and the password is in neither the result file nor the runner's log output."""
+    zc, run = zero_code_airflow, reference.connections
+    outcome = run_runner(zc, _payload(zc, run, "leaky"))
+    airflow_ti = airflow_task_instance(zc.client, run, "leaky")
+    assert airflow_ti["state"] == outcome.result.state == "success", outcome.result.error
+    assert outcome.result.rendered_fields["bash_command"] == airflow_ti["rendered_fields"]["bash_command"]
+    assert "***" in outcome.result.rendered_fields["bash_command"]
+    assert CONN_PASSWORD not in json.dumps(outcome.result.to_json()) + outcome.stderr
 
 
 def test_connection_only_in_airflows_database_fails_naming_it_and_how_to_provide_it(

@@ -83,6 +83,7 @@ with DAG(
 
     env_conn()
     db_only_conn()
+    BashOperator(task_id="leaky", bash_command='echo "pw={{ conn.zc_env_conn.password }}" > /dev/null')
 
 
 def _fail_hard() -> None:
