@@ -178,7 +178,8 @@ class ZeroCodeResult:
             Airflow (the same shape as a task instance's ``rendered_fields`` in the REST API).
         error: why the task failed or was refused, with secret values replaced by ``***``; None on success.
         error_type: the exception's class name (``AirflowFailException`` means: do not retry).
-        retryable: False when Airflow must not retry (``AirflowFailException``, a refused task, bad input).
+        retryable: for a failed task, whether Airflow may retry it: False after ``AirflowFailException``,
+            for a refused task and for bad input (True on success and skip, where it does not apply).
         duration_seconds: wall time of the task run inside the runner.
     """
 

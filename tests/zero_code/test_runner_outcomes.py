@@ -147,3 +147,21 @@ def _processes_with_env(name: str, value: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def test_task_reading_a_mapped_upstreams_output_matches_airflow(
+    zero_code_airflow: ZeroCodeAirflow, manual_run: DagRunRecord
+) -> None:
+    """A TaskFlow input from a mapped upstream (count and values over its map indexes, read over REST)."""
+    zc = zero_code_airflow
+    outcome = run_runner(zc, _payload(zc, manual_run, "total"))
+    assert outcome.result.state == "success", outcome.result.error
+    assert {x.key: x.value for x in outcome.result.xcoms} == airflow_xcoms(zc.client, manual_run, "total")
+    assert outcome.result.xcom("return_value") == 12
+
+
+def test_mapped_task_is_refused(zero_code_airflow: ZeroCodeAirflow, manual_run: DagRunRecord) -> None:
+    zc = zero_code_airflow
+    outcome = run_runner(zc, _payload(zc, manual_run, "double"))
+    assert (outcome.returncode, outcome.result.error_type) == (2, "ZeroCodeRefusedError")
+    assert "zc_more.double" in (outcome.result.error or "") and "mapped" in (outcome.result.error or "")

@@ -6,8 +6,8 @@ client that:
 
 - answers the task-instance routes from the payload (``run`` returns the DAG run's facts: logical
   date, data interval, ``conf``), and records the task's state and rendered template fields;
-- reads upstream XComs from Airflow's public REST API (``xcomEntries``), returning the raw stored
-  value so the task runner deserialises it with Airflow's own XCom backend;
+- reads upstream XComs from Airflow's public REST API (``xcomEntries``: one value, a slice, an item or
+  the count over a mapped task's map indexes), returning the raw stored value so the task runner deserialises it with Airflow's own XCom backend;
 - captures XCom writes (they are relayed, never written to Airflow from here);
 - answers connections and variables with "not found", so only the environment (``AIRFLOW_CONN_*``,
   ``AIRFLOW_VAR_*``) and a configured secrets backend are used, and records which were asked for;
@@ -156,11 +156,15 @@ class ExecutionApiStandIn:
         if method == "DELETE" and not rest_of_path:
             # The runner clears the task's own XComs before a try; captured XComs start empty anyway.
             return httpx.Response(200, json={"message": "ok"})
-        if method != "GET":
+        if method not in ("GET", "HEAD"):
             return self._unsupported(method, request.url.path, "this XCom route")
         if params.get("include_prior_dates") in ("true", "True"):
             return self._unsupported(method, request.url.path, "XCom reads with include_prior_dates")
         own = self._own_xcom(dag_id, run_id, task_id, key)
+        if method == "HEAD" and not rest_of_path:
+            # How many map indexes pushed this key (a downstream task iterating a mapped upstream's output).
+            values = own if own is not None else self._rest_values(dag_id, run_id, task_id, key)
+            return httpx.Response(200, headers={"Content-Range": f"map_indexes {len(values)}"})
         if rest_of_path == "/slice":
             values = own if own is not None else self._rest_values(dag_id, run_id, task_id, key)
             start, stop, step = (_int_or_none(params.get(name)) for name in ("start", "stop", "step"))
@@ -222,14 +226,23 @@ class ExecutionApiStandIn:
             return [self._rest_value(dag_id, run_id, task_id, key, -1)]
         except AirflowNotFoundError:
             pass
-        try:
-            listing = rest.request(
-                "GET", self._xcom_path(dag_id, run_id, task_id), params={"xcom_key": key, "limit": 1000}
-            )
-        except AirflowNotFoundError:
-            return []
-        indexes = sorted({int(entry.get("map_index", -1)) for entry in listing.get("xcom_entries", [])})
-        return [self._rest_value(dag_id, run_id, task_id, key, index) for index in indexes]
+        indexes: set[int] = set()
+        offset = 0
+        while True:  # page through the listing: a mapped task can have more entries than one page
+            try:
+                listing = rest.request(
+                    "GET",
+                    self._xcom_path(dag_id, run_id, task_id),
+                    params={"xcom_key": key, "limit": 100, "offset": offset},
+                )
+            except AirflowNotFoundError:
+                return []
+            entries = listing.get("xcom_entries", [])
+            indexes.update(int(entry.get("map_index", -1)) for entry in entries if entry.get("key") == key)
+            offset += len(entries)
+            if not entries or offset >= int(listing.get("total_entries", 0)):
+                break
+        return [self._rest_value(dag_id, run_id, task_id, key, index) for index in sorted(indexes)]
 
 
 def _not_found(message: str) -> httpx.Response:

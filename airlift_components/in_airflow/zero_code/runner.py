@@ -52,7 +52,12 @@ _CALLBACKS = (
     "on_skipped_callback",
 )
 # Exceptions after which Airflow must not retry the task.
-_NO_RETRY = {"AirflowFailException", "AirflowSensorTimeout", "AirflowTaskTerminated"}
+_NO_RETRY = {
+    "AirflowFailException",
+    "AirflowSensorTimeout",
+    "AirflowTaskTerminated",
+    "ZeroCodeUnsupportedError",
+}
 _STATE = {"success": "success", "skipped": "skipped"}
 
 
@@ -113,7 +118,7 @@ def run_task(payload: ZeroCodePayload) -> ZeroCodeResult:
         rendered_fields=_redacted(captured.rendered_fields, secrets),
         error=_redacted(error, secrets) if error else None,
         error_type=error_type,
-        retryable=state == "failed" and error_type not in _NO_RETRY,
+        retryable=error_type not in _NO_RETRY,
         duration_seconds=round(duration, 4),
     )
 

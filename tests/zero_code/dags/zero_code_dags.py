@@ -116,8 +116,17 @@ with DAG(
 
         raise AirflowSkipException("nothing to do today")
 
+    @task
+    def double(x: int) -> int:
+        return x * 2
+
+    @task
+    def total(values: list) -> int:
+        return sum(values)
+
     pusher()
     skip_me()
+    total(double.expand(x=[1, 2, 3]))
     PythonOperator(task_id="fail_hard", python_callable=_fail_hard, retries=0)
     BashOperator(task_id="from_file", bash_command="zc_script.sh", append_env=True)
     PythonSensor(task_id="wait_for_it", python_callable=_always_true, poke_interval=1)
