@@ -34,7 +34,7 @@ from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERN
 from tests.conftest import REPO, make_client
 
 ZERO_CODE_DAGS = Path(__file__).resolve().parent / "dags"
-ZERO_CODE_DAG_IDS = {"zc_equivalence", "zc_outcomes", "zc_connections", "zc_more", "zc_proxied"}
+ZERO_CODE_DAG_IDS = {"zc_equivalence", "zc_outcomes", "zc_connections", "zc_more", "zc_proxied", "zc_history"}
 CONN_PASSWORD = f"pw-ZC-{secrets.token_hex(6)}"
 DB_ONLY_PASSWORD = f"pw-DBONLY-{secrets.token_hex(6)}"
 SHARED_ENV = {

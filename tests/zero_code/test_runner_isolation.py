@@ -55,3 +55,23 @@ def test_dag_file_changed_since_airflow_parsed_the_run_is_an_error(
     # The unchanged file in Airflow's own folder runs.
     same = run_runner(zc, replace(payload, dags_folder=str(zc.airflow.dags_folder)))
     assert same.result.state == "skipped", same.result.error
+
+
+def test_prev_success_templates_render_from_the_previous_successful_run_like_airflow(
+    zero_code_airflow: ZeroCodeAirflow,
+) -> None:
+    zc, client = zero_code_airflow, zero_code_airflow.client
+    first = client.trigger_dag_run("zc_history", logical_date="2024-06-01T00:00:00+00:00")
+    assert client.wait_for_dag_run(first.dag_id, first.run_id, timeout=300).state == "success"
+    second = client.trigger_dag_run("zc_history", logical_date="2024-06-02T00:00:00+00:00")
+    second = client.wait_for_dag_run(second.dag_id, second.run_id, timeout=300)
+    outcome = run_runner(
+        zc, payload_for(client, second, "since_last_success", dags_folder=zc.airflow.dags_folder)
+    )
+    assert outcome.result.state == "success", outcome.result.error
+    command = outcome.result.rendered_fields["bash_command"]
+    assert (
+        command
+        == airflow_task_instance(client, second, "since_last_success")["rendered_fields"]["bash_command"]
+    )
+    assert "prev_start=2024-06-01 00:00:00+00:00" in command and "prev_started=None" not in command, command

@@ -6,6 +6,7 @@ client that:
 
 - answers the task-instance routes from the payload (``run`` returns the DAG run's facts: logical
   date, data interval, ``conf``), and records the task's state and rendered template fields;
+- reads the previous successful DAG run (``prev_*_success`` templates) from Airflow's REST API;
 - reads upstream XComs from Airflow's public REST API (``xcomEntries``: one value, a slice, an item or
   the count over a mapped task's map indexes), returning the raw stored value so the task runner deserialises it with Airflow's own XCom backend;
 - captures XCom writes (they are relayed, never written to Airflow from here);
@@ -110,8 +111,7 @@ class ExecutionApiStandIn:
         if route == "validate-inlets-and-outlets":
             return httpx.Response(200, json={"inactive_assets": []})
         if route == "previous-successful-dagrun":
-            # Not read from REST yet: prev_*_success templates render as None.
-            return httpx.Response(200, json={})
+            return httpx.Response(200, json=self.previous_successful_dag_run())
         if method == "PATCH" and route == "skip-downstream":
             return self._unsupported(method, request.url.path, "skipping downstream tasks (branching)")
         return self._unsupported(method, request.url.path, f"the task-instance route {route!r}")
@@ -141,6 +141,27 @@ class ExecutionApiStandIn:
             "max_tries": self.max_tries,
             "should_retry": False,
         }
+
+    def previous_successful_dag_run(self) -> dict[str, Any]:
+        """The latest successful run of the DAG before this run's logical date (``prev_*_success``
+        templates), read from REST as Airflow reads it from its database; empty without a logical date."""
+        if self.payload.logical_date is None or self.rest is None:
+            return {}
+        body = self.rest.request(
+            "GET",
+            f"/api/v2/dags/{quote(self.payload.dag_id, safe='')}/dagRuns",
+            params={
+                "state": "success",
+                "logical_date_lt": self.payload.logical_date,
+                "order_by": "-logical_date",
+                "limit": 1,
+            },
+        )
+        runs = body.get("dag_runs", [])
+        if not runs:
+            return {}
+        fields = ("data_interval_start", "data_interval_end", "start_date", "end_date")
+        return {name: runs[0].get(name) for name in fields}
 
     # ------------------------------------------------------------------ XCom
 

@@ -137,3 +137,13 @@ with DAG(
         retries=0,
         append_env=True,
     )
+
+
+with DAG(dag_id="zc_history", schedule=None, start_date=datetime(2024, 1, 1), catchup=False) as zc_history:
+    BashOperator(
+        task_id="since_last_success",
+        bash_command=(
+            "echo prev_start={{ prev_data_interval_start_success }} prev_end={{ prev_data_interval_end_success }} "
+            "prev_started={{ prev_start_date_success }}"
+        ),
+    )
