@@ -1,0 +1,37 @@
+"""The zero-code runner: a proxied task's own operator, run in Airflow's environment on behalf of Dagster.
+
+Runs inside the environment that has the DAGs' dependencies (Airflow's image or venv); never imports
+dagster. The Dagster side writes a payload file and starts::
+
+    python -m airlift_components.in_airflow.zero_code payload.json result.json
+
+The runner parses the DAG file with proxying off, runs the original task with Airflow 3's own task
+runner (no metadata database, no API server), reads upstream XComs from Airflow's REST API
+(``AIRLIFT_AIRFLOW_URL`` and credentials from the environment) and writes a result file with the
+outcome, the XComs the task pushed and its rendered template fields.
+See :mod:`airlift_components.formats.zero_code` for both files.
+
+| module | what |
+| --- | --- |
+| ``runner`` | :func:`run_task`: parse, check eligibility, run, collect the result |
+| ``execution_api`` | the Execution-API stand-in the task runner talks to |
+| ``errors`` | :class:`ZeroCodeError` and its kinds |
+| ``__main__`` | the command line |
+"""
+
+from airlift_components.in_airflow.zero_code.errors import (
+    ZeroCodeError,
+    ZeroCodeInputError,
+    ZeroCodeRefusedError,
+    ZeroCodeUnsupportedError,
+)
+from airlift_components.in_airflow.zero_code.runner import load_task, run_task
+
+__all__ = [
+    "ZeroCodeError",
+    "ZeroCodeInputError",
+    "ZeroCodeRefusedError",
+    "ZeroCodeUnsupportedError",
+    "load_task",
+    "run_task",
+]

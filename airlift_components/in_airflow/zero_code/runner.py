@@ -1,0 +1,378 @@
+"""Run one Airflow task's original operator with Airflow 3's own task runner, without a metadata database.
+
+Steps (:func:`run_task`):
+
+1. check that the environment variables the payload names are set;
+2. parse the DAG file the way an Airflow worker does (``BundleDagBag``, the DAGs folder on ``sys.path``)
+   with ``proxying_to_dagster`` turned off, so the original task is in place;
+3. refuse tasks zero-code does not run (:func:`~airlift_components.formats.zero_code_eligibility.classify_task`
+   on the real class and its bases) and strip task callbacks (they fire once, in Airflow, on the proxy);
+4. run the task with the Task SDK's in-process supervisor and an Execution-API stand-in
+   (:mod:`.execution_api`): the DAG run's facts come from the payload, upstream XComs from Airflow's
+   REST API, XCom writes and rendered fields are captured;
+5. return a :class:`~airlift_components.formats.zero_code.ZeroCodeResult` with secrets removed from
+   its error text.
+
+Airflow 3 only for now; on Airflow 2 :func:`run_task` raises :class:`ZeroCodeUnsupportedError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from airlift_components.formats.zero_code import (
+    ENV_AIRFLOW_PASSWORD,
+    ENV_AIRFLOW_TOKEN,
+    ENV_AIRFLOW_URL,
+    ENV_AIRFLOW_USERNAME,
+    RelayedXCom,
+    ZeroCodePayload,
+    ZeroCodeResult,
+)
+from airlift_components.formats.zero_code_eligibility import classify_task
+from airlift_components.in_airflow.zero_code.errors import (
+    ZeroCodeInputError,
+    ZeroCodeRefusedError,
+    ZeroCodeUnsupportedError,
+)
+
+_CALLBACKS = (
+    "on_execute_callback",
+    "on_failure_callback",
+    "on_success_callback",
+    "on_retry_callback",
+    "on_skipped_callback",
+)
+# Exceptions after which Airflow must not retry the task.
+_NO_RETRY = {
+    "AirflowFailException",
+    "AirflowSensorTimeout",
+    "AirflowTaskTerminated",
+    "ZeroCodeUnsupportedError",
+}
+_STATE = {"success": "success", "skipped": "skipped"}
+
+
+def run_task(payload: ZeroCodePayload) -> ZeroCodeResult:
+    """Run the payload's task once and report what happened.
+
+    A task that raises gives a ``failed`` result (with ``retryable`` False for ``AirflowFailException``);
+    a task that cannot be run at all raises.
+
+    Raises:
+        ZeroCodeInputError: a missing env var, DAG file, DAG or task (the message names them).
+        ZeroCodeRefusedError: the task's kind does not run zero-code (the message says why).
+        ZeroCodeUnsupportedError: not Airflow 3, or the task needs a feature the runner lacks.
+    """
+    _require_airflow3()
+    _require_env_vars(payload)
+    secrets = _secret_values(payload)
+    rest = _rest_client()
+    if rest is not None:
+        check_dag_source(payload, rest)
+    task = load_task(payload)
+    import httpx
+    from airflow.sdk.api.client import Client
+    from airflow.sdk.api.datamodels._generated import TaskInstance
+    from airflow.sdk.execution_time.supervisor import run_task_in_process
+
+    from airlift_components.in_airflow.zero_code.execution_api import ExecutionApiStandIn
+
+    stand_in = ExecutionApiStandIn(payload, rest, max_tries=int(getattr(task, "retries", 0) or 0))
+    client = Client(
+        base_url="http://zero-code-runner.invalid/", token="", transport=httpx.MockTransport(stand_in)
+    )
+    ti = TaskInstance(
+        id=uuid.uuid4(),
+        task_id=payload.task_id,
+        dag_id=payload.dag_id,
+        run_id=payload.run_id,
+        try_number=payload.try_number,
+        map_index=payload.map_index,
+        dag_version_id=uuid.uuid4(),
+    )
+    started = time.monotonic()
+    outcome = run_task_in_process(ti=ti, task=task, client=client)
+    duration = time.monotonic() - started
+    captured = stand_in.captured
+    state = _STATE.get(str(getattr(outcome.state, "value", outcome.state)), "failed")
+    error, error_type = None, None
+    if state == "failed":
+        error_type = type(outcome.error).__name__ if outcome.error is not None else None
+        error = _error_text(payload, outcome, captured)
+    elif captured.unsupported:
+        # The task survived a refused route (e.g. it caught the error): say so rather than pass silently.
+        state, error_type = "failed", ZeroCodeUnsupportedError.__name__
+        error = f"{payload.describe()}: needs {'; '.join(captured.unsupported)}"
+    return ZeroCodeResult(
+        state=state,  # type: ignore[arg-type]
+        xcoms=tuple(RelayedXCom(x.key, x.value) for x in captured.xcoms) if state == "success" else (),
+        rendered_fields=_redacted(captured.rendered_fields, secrets),
+        error=_redacted(error, secrets) if error else None,
+        error_type=error_type,
+        retryable=error_type not in _NO_RETRY,
+        duration_seconds=round(duration, 4),
+    )
+
+
+def refusal_result(error: Exception, payload: ZeroCodePayload | None = None) -> ZeroCodeResult:
+    """The result written when the task could not be run at all (never retried: the input is wrong)."""
+    secrets = _secret_values(payload) if payload is not None else []
+    return ZeroCodeResult(
+        state="failed",
+        error=_redacted(str(error), secrets),
+        error_type=type(error).__name__,
+        retryable=False,
+    )
+
+
+def load_task(payload: ZeroCodePayload) -> Any:
+    """Parse the payload's DAG file with proxying off and return the original task object.
+
+    Raises:
+        ZeroCodeInputError: the file does not exist or fails to import, or has no such DAG or task.
+        ZeroCodeRefusedError: the task is not eligible for zero-code.
+    """
+    dag_path = payload.dag_path
+    if not dag_path.is_file():
+        raise ZeroCodeInputError(
+            f"{payload.describe()}: DAG file {dag_path} does not exist (dags_folder {payload.dags_folder!r}, "
+            f"dag_file {payload.dag_file!r})"
+        )
+    from airflow.dag_processing.dagbag import BundleDagBag
+
+    with proxying_disabled():
+        bag = BundleDagBag(
+            dag_folder=str(dag_path),
+            bundle_path=Path(payload.dags_folder),
+            bundle_name="zero-code",
+            safe_mode=False,
+            load_op_links=False,
+        )
+    if bag.import_errors:
+        details = "; ".join(
+            f"{file}: {text.strip().splitlines()[-1]}" for file, text in bag.import_errors.items()
+        )
+        raise ZeroCodeInputError(f"{payload.describe()}: DAG file {dag_path} failed to import: {details}")
+    dag = bag.dags.get(payload.dag_id)
+    if dag is None:
+        raise ZeroCodeInputError(
+            f"{payload.describe()}: DAG {payload.dag_id!r} is not defined in {dag_path} "
+            f"(it defines: {sorted(bag.dags)})"
+        )
+    task = dag.task_dict.get(payload.task_id)
+    if task is None:
+        raise ZeroCodeInputError(
+            f"{payload.describe()}: DAG {payload.dag_id!r} has no task {payload.task_id!r} "
+            f"(its tasks: {sorted(dag.task_dict)})"
+        )
+    cls = type(task)
+    verdict = classify_task(
+        operator_class=cls.__name__,
+        operator_module=cls.__module__,
+        is_mapped=_is_mapped(task),
+        deferrable=bool(getattr(task, "deferrable", False)),
+        base_classes=[f"{base.__module__}.{base.__name__}" for base in cls.__mro__[1:]],
+    )
+    if not verdict.eligible:
+        raise ZeroCodeRefusedError(
+            verdict.message(
+                instance_name=payload.instance_name or "airflow", dag_id=dag.dag_id, task_id=task.task_id
+            )
+        )
+    if payload.map_index != -1:
+        raise ZeroCodeRefusedError(
+            f"{payload.describe()}: map_index {payload.map_index} given for an unmapped task"
+        )
+    for name in _CALLBACKS:
+        # Callbacks fire once, in Airflow, on the proxy task.
+        if hasattr(task, name):
+            setattr(task, name, [])
+    for name in ("email_on_failure", "email_on_retry"):
+        if hasattr(task, name):
+            setattr(task, name, False)
+    return task
+
+
+def check_dag_source(payload: ZeroCodePayload, rest: Any) -> None:
+    """Refuse to run when the DAG file differs from the source Airflow parsed for this task instance.
+
+    Reads the task instance's DAG version and that version's source over REST (two requests) and compares
+    it with the file on disk, so a DAG file changed mid-run is an error instead of silently running new
+    code. A task instance Airflow does not know (a launch from Dagster alone) is not checked.
+
+    Raises:
+        ZeroCodeInputError: the file on disk is not the source of the run's DAG version.
+    """
+    from airlift_components.airflow_api.errors import AirflowNotFoundError
+
+    dag, run, task = (quote(v, safe="") for v in (payload.dag_id, payload.run_id, payload.task_id))
+    try:
+        ti = rest.request("GET", f"/api/v2/dags/{dag}/dagRuns/{run}/taskInstances/{task}")
+    except AirflowNotFoundError:
+        return
+    version = (ti.get("dag_version") or {}).get("version_number")
+    if version is None or not payload.dag_path.is_file():
+        return
+    try:
+        body = rest.request("GET", f"/api/v2/dagSources/{dag}", params={"version_number": version})
+    except AirflowNotFoundError:
+        return
+    source = body.get("content") if isinstance(body, dict) else None
+    if source is not None and source != payload.dag_path.read_text():
+        raise ZeroCodeInputError(
+            f"{payload.describe()}: DAG file {payload.dag_path} is not the code Airflow parsed for this run "
+            f"(DAG version {version}); deploy the same DAG files to the runner's dags_folder, or retry once "
+            "Airflow has parsed the new file"
+        )
+
+
+@contextlib.contextmanager
+def proxying_disabled() -> Iterator[None]:
+    """While parsing, make ``proxying_to_dagster`` a no-op so the DAG keeps its original tasks."""
+    import airlift_components.in_airflow as package
+    import airlift_components.in_airflow.proxying as module
+
+    def _off(**_: Any) -> None:
+        return None
+
+    saved = (package.proxying_to_dagster, module.proxying_to_dagster)
+    package.proxying_to_dagster = module.proxying_to_dagster = _off  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        package.proxying_to_dagster, module.proxying_to_dagster = saved  # type: ignore[assignment]
+
+
+def _is_mapped(task: Any) -> bool:
+    return type(task).__name__ in ("MappedOperator", "DecoratedMappedOperator") or bool(
+        getattr(task, "is_mapped", False) is True
+    )
+
+
+def _require_airflow3() -> None:
+    from importlib.metadata import version
+
+    installed = version("apache-airflow")
+    if int(installed.split(".")[0]) < 3:
+        raise ZeroCodeUnsupportedError(
+            f"the zero-code runner needs Airflow 3's Task SDK; this environment has Airflow {installed}"
+        )
+
+
+def _require_env_vars(payload: ZeroCodePayload) -> None:
+    missing = [name for name in payload.env_vars if name not in os.environ]
+    if missing:
+        raise ZeroCodeInputError(
+            f"{payload.describe()}: environment variable(s) {missing} are listed in the runner's env_vars but "
+            "not set in its environment"
+        )
+
+
+def _rest_client() -> Any:
+    """A client for Airflow's REST API from the ``AIRLIFT_AIRFLOW_*`` env vars, or None when unset."""
+    url = os.environ.get(ENV_AIRFLOW_URL)
+    if not url:
+        return None
+    from airlift_components.airflow_api import AirflowClient, BasicAuthBackend, TokenAuthBackend
+
+    token = os.environ.get(ENV_AIRFLOW_TOKEN)
+    if token:
+        backend: Any = TokenAuthBackend(url, token)
+    else:
+        username, password = os.environ.get(ENV_AIRFLOW_USERNAME), os.environ.get(ENV_AIRFLOW_PASSWORD)
+        if not username or not password:
+            raise ZeroCodeInputError(
+                f"{ENV_AIRFLOW_URL} is set but neither {ENV_AIRFLOW_TOKEN} nor both {ENV_AIRFLOW_USERNAME} and "
+                f"{ENV_AIRFLOW_PASSWORD} are"
+            )
+        backend = BasicAuthBackend(url, username, password)
+    return AirflowClient(backend, name="zero-code runner", api_version="v2", timeout=30.0)
+
+
+def _error_text(payload: ZeroCodePayload, outcome: Any, captured: Any) -> str:
+    error = outcome.error
+    text = f"{type(error).__name__}: {error}" if error is not None else f"task ended in state {outcome.state}"
+    hints = []
+    for conn_id in dict.fromkeys(captured.missing_connections):
+        hints.append(_missing_connection_hint(conn_id))
+    for key in dict.fromkeys(captured.missing_variables):
+        hints.append(
+            f"Airflow Variable {key!r} is not available to the zero-code runner: set AIRFLOW_VAR_{key.upper()} "
+            "(and list it in the runner's env_vars) or configure a secrets backend it can read"
+        )
+    if captured.unsupported:
+        hints.append(
+            "the task needs what the zero-code runner does not support: " + "; ".join(captured.unsupported)
+        )
+    return f"{payload.describe()} failed: {text}" + "".join(f"\n{hint}" for hint in hints)
+
+
+def _missing_connection_hint(conn_id: str) -> str:
+    where = "is not in the runner's environment or a secrets backend it can read"
+    rest = _rest_client()
+    if rest is not None:
+        # Say whether Airflow has it in its metadata database: its password cannot be read over REST.
+        with contextlib.suppress(Exception):
+            rest.request("GET", f"/api/v2/connections/{conn_id}")
+            where = (
+                "exists only in Airflow's metadata database, which the zero-code runner cannot read "
+                "(the REST API redacts passwords)"
+            )
+    env_name = f"AIRFLOW_CONN_{conn_id.upper()}"
+    return (
+        f"connection {conn_id!r} {where}: provide it as the environment variable {env_name} (a connection URI "
+        f"or JSON) in the runner's environment and list {env_name} in the runner's env_vars, or use a secrets "
+        "backend both Airflow and the runner read"
+    )
+
+
+def _secret_values(payload: ZeroCodePayload) -> list[str]:
+    """Values that must never appear in a result: listed env vars, connection passwords, REST credentials."""
+    values: list[str] = []
+    for name in (*payload.env_vars, ENV_AIRFLOW_PASSWORD, ENV_AIRFLOW_TOKEN):
+        value = os.environ.get(name)
+        if not value:
+            continue
+        values.append(value)
+        if name.startswith("AIRFLOW_CONN_"):
+            values.extend(_connection_passwords(value))
+    for name, value in os.environ.items():
+        if name.startswith("AIRFLOW_CONN_"):
+            values.extend(_connection_passwords(value))
+    # Longest first, so a password inside a URI is replaced with the whole URI when both occur.
+    return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+
+
+def _connection_passwords(value: str) -> list[str]:
+    found = []
+    with contextlib.suppress(ValueError):
+        if value.lstrip().startswith("{"):
+            body = json.loads(value)
+            if isinstance(body, dict) and isinstance(body.get("password"), str):
+                found.append(body["password"])
+        else:
+            password = urlsplit(value).password
+            if password:
+                found.extend([password, unquote(password)])
+    return found
+
+
+def _redacted(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "***")
+        return value
+    if isinstance(value, dict):
+        return {key: _redacted(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item, secrets) for item in value]
+    return value
