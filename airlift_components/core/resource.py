@@ -21,7 +21,9 @@ the sensor uses it, and any asset can talk to Airflow::
     )
 
 Secrets: give ``password`` and ``token`` as ``dg.EnvVar(...)``. A plain string would be shown by the
-UI as configuration, so the resource refuses one (pass ``allow_plain_secrets=True`` only in tests).
+UI as configuration, so constructing the resource with one raises ``DagsterInvalidDefinitionError``
+(pass ``allow_plain_secrets=True`` only in tests). Dagster's own re-creation of the resource from its
+processed config (env vars replaced by their values, at run time) is not refused.
 Auth backends built in Python (``BasicAuthBackend(..., password="...")``, custom subclasses) are not
 config at all: :func:`register_auth_backend` keeps them in the process that loaded the code, and the
 resource (``auth_type: python``) looks them up by instance name.
@@ -29,9 +31,11 @@ resource (``auth_type: python``) looks them up by instance name.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import threading
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import dagster as dg
 from pydantic import Field
@@ -49,6 +53,9 @@ AuthType = Literal["basic", "token", "mwaa", "mwaa_airflow3", "composer", "astro
 _BACKENDS: dict[str, AirflowAuthBackend] = {}
 _CLIENTS: dict[str, AirflowClient] = {}
 _LOCK = threading.Lock()
+SECRET_FIELDS = ("password", "token")
+# Set while Dagster re-creates the resource from processed config, where env vars are already values.
+_FROM_PROCESSED_CONFIG = contextvars.ContextVar("airlift_from_processed_config", default=False)
 
 
 def register_auth_backend(instance_name: str, backend: AirflowAuthBackend) -> None:
@@ -100,6 +107,28 @@ class AirflowInstanceResource(dg.ConfigurableResource):
         default=False,
         description="Accept password/token as plain strings (tests only: the UI would show them).",
     )
+
+    def __init__(self, **data: Any) -> None:
+        if not _FROM_PROCESSED_CONFIG.get():
+            _refuse_plain_secrets(data)
+        super().__init__(**data)
+
+    # Dagster re-creates a resource from its processed config (env vars replaced by values) through these
+    # two; what the user wrote was checked when they constructed it.
+    def _with_updated_values(self, values: Mapping[str, Any] | None) -> AirflowInstanceResource:
+        token = _FROM_PROCESSED_CONFIG.set(True)
+        try:
+            return super()._with_updated_values(values)  # type: ignore[return-value]
+        finally:
+            _FROM_PROCESSED_CONFIG.reset(token)
+
+    @classmethod
+    def from_resource_context(cls, context: Any, nested_resources: Mapping[str, Any] | None = None) -> Any:
+        token = _FROM_PROCESSED_CONFIG.set(True)
+        try:
+            return super().from_resource_context(context, nested_resources=nested_resources)
+        finally:
+            _FROM_PROCESSED_CONFIG.reset(token)
 
     def _verify(self) -> bool | str:
         if self.ca_bundle_path:
@@ -184,14 +213,15 @@ class AirflowInstanceResource(dg.ConfigurableResource):
         return client
 
 
-def check_secret_fields(resource: AirflowInstanceResource) -> None:
-    """Refuse plain-string secrets: Dagster shows configured plain strings in the UI, env vars by name only."""
-    if resource.allow_plain_secrets:
+def _refuse_plain_secrets(data: Mapping[str, Any]) -> None:
+    if data.get("allow_plain_secrets"):
         return
-    for field_name in ("password", "token"):
-        raw = resource._get_non_default_public_field_values().get(field_name)  # noqa: SLF001
-        if raw is not None and not isinstance(raw, dg.EnvVar):
+    for field_name in SECRET_FIELDS:
+        raw = data.get(field_name)
+        # dg.EnvVar is a str subclass: only a literal string is refused.
+        if isinstance(raw, str) and not isinstance(raw, dg.EnvVar):
             raise dg.DagsterInvalidDefinitionError(
-                f"AirflowInstanceResource {resource.name!r}: `{field_name}` is a plain string, which the Dagster UI "
-                f"would display. Give it as dg.EnvVar('AIRFLOW_{field_name.upper()}') instead."
+                f"AirflowInstanceResource {data.get('name')!r}: `{field_name}` is a plain string, which the "
+                f"Dagster UI would display. Give it as dg.EnvVar('AIRFLOW_{field_name.upper()}') instead "
+                "(allow_plain_secrets=True accepts it, for tests only)."
             )
