@@ -29,12 +29,12 @@ import fnmatch
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
-import requests
 from dagster.components import (
     ComponentLoadContext,
     DefsStateConfig,
@@ -44,9 +44,17 @@ from dagster.components import (
     StateBackedComponent,
 )
 from dagster.components.scaffold.scaffold import scaffold_with
-from pydantic import Field
 
-from airlift_components.airflow_api import AirflowAuthBackend, DagRecord
+from airlift_components.airflow_api import DagRecord
+from airlift_components.components.airflow_instance.models import (
+    AssetRefModel,
+    AuthModel,
+    DagMappingModel,
+    FilterModel,
+    PartitionsModel,
+    SensorModel,
+    resolve_auth,
+)
 from airlift_components.core.airflow_assets import AirflowAssetsModel, AirflowAssetsSettings
 from airlift_components.core.defs_builder import build_defs_from_snapshot
 from airlift_components.core.instance import AirflowInstance
@@ -60,115 +68,6 @@ from airlift_components.core.resource import AirflowInstanceResource
 from airlift_components.core.scaffolder import AirflowInstanceScaffolder
 from airlift_components.core.sensor import SensorSettings
 from airlift_components.core.snapshot import AirflowFilter, AirflowSnapshot, fetch_snapshot
-
-
-class AuthModel(dg.Resolvable, dg.Model):
-    """How to reach and authenticate to Airflow. Secrets are named env vars, never values."""
-
-    type: Literal["basic", "token", "mwaa", "mwaa_airflow3", "composer", "astronomer"] = Field(
-        default="basic",
-        description="basic: username/password (JWT on Airflow 3, basic auth on 2); token: static bearer "
-        "token; mwaa / mwaa_airflow3: Amazon MWAA web login via boto3 (Airflow 2 / 3); composer: Google "
-        "Cloud Composer via google-auth; astronomer: Astro API token from `token_env`.",
-        examples=["basic", "token", "mwaa", "mwaa_airflow3", "composer", "astronomer"],
-    )
-    webserver_url: str | None = Field(
-        default=None,
-        description="Airflow webserver / API server URL (not needed for mwaa).",
-        examples=["http://localhost:8080", "{{ env.AIRFLOW_URL }}"],
-    )
-    username: str | None = Field(default=None, description="For type basic.", examples=["admin"])
-    password_env: str | None = Field(
-        default=None,
-        description="Name of the env var holding the password (type basic). The UI shows the name only.",
-        examples=["AIRFLOW_PASSWORD"],
-    )
-    token_env: str | None = Field(
-        default=None,
-        description="Name of the env var holding the bearer token (type token or astronomer).",
-        examples=["AIRFLOW_API_TOKEN"],
-    )
-    mwaa_environment_name: str | None = Field(
-        default=None, description="For type mwaa.", examples=["prod-env"]
-    )
-    aws_region: str | None = Field(default=None, description="For type mwaa.", examples=["eu-west-1"])
-    google_credentials_file: str | None = Field(
-        default=None,
-        description="For type composer: service account key file (default: Application Default Credentials).",
-    )
-
-
-class FilterModel(dg.Resolvable, dg.Model):
-    """Which DAGs to peer. Patterns are globs on DAG ids; tags are matched with `tags_match`."""
-
-    dag_id_patterns: list[str] = Field(
-        default_factory=list,
-        description="Keep DAGs whose id matches any of these globs (empty = all).",
-        examples=[["finance_*", "rebuild_customers_list"]],
-    )
-    tags: list[str] = Field(
-        default_factory=list, description="Keep DAGs carrying these tags.", examples=[["team:data"]]
-    )
-    tags_match: Literal["any", "all"] = Field(
-        default="any", description="any = at least one of `tags` (OR); all = every tag (AND)."
-    )
-    include_paused: bool = Field(default=True, description="Also peer paused DAGs.")
-
-
-class AssetRefModel(dg.Resolvable, dg.Model):
-    """An asset produced by a task or DAG: an inline spec (`key`) or a reference (`by_key`) to an
-    asset defined elsewhere in the project (e.g. dbt models of a DbtProjectComponent)."""
-
-    key: str | None = Field(
-        default=None, description="Inline asset key, `/`-separated.", examples=["raw_data/raw_customers"]
-    )
-    by_key: str | None = Field(
-        default=None, description="Key of an asset defined elsewhere, `/`-separated.", examples=["customers"]
-    )
-    deps: list[str] = Field(default_factory=list, description="Upstream asset keys (inline specs only).")
-    description: str | None = Field(default=None, description="Inline specs only.")
-    kinds: list[str] = Field(default_factory=list, description="Inline specs only.", examples=[["duckdb"]])
-
-
-class TaskMappingModel(dg.Resolvable, dg.Model):
-    """The assets one Airflow task produces."""
-
-    task_id: str = Field(description="The Airflow task id.", examples=["load_raw_customers"])
-    assets: list[AssetRefModel] = Field(description="Assets the task produces.")
-
-
-class DagMappingModel(dg.Resolvable, dg.Model):
-    """Mappings for one DAG: per task, and/or for the whole DAG."""
-
-    dag_id: str = Field(description="The Airflow DAG id.", examples=["rebuild_customers_list"])
-    task_mappings: list[TaskMappingModel] = Field(default_factory=list, description="Per-task assets.")
-    assets: list[AssetRefModel] = Field(
-        default_factory=list, description="Assets materialized when a run of the whole DAG succeeds."
-    )
-
-
-class SensorModel(dg.Resolvable, dg.Model):
-    """The sensor that turns Airflow runs into materializations."""
-
-    minimum_interval_seconds: int = Field(default=30, description="Polling interval in seconds (>= 1).")
-    default_status: Literal["running", "stopped"] = Field(default="running", description="Initial status.")
-    lookback_seconds: int = Field(
-        default=86400, description="History the first tick looks back over, in seconds (default 1 day)."
-    )
-
-
-class PartitionsModel(dg.Resolvable, dg.Model):
-    """A time-window partitioning applied to the inline mapped assets; the partition of an event comes
-    from the Airflow run's logical date."""
-
-    type: Literal["hourly", "daily", "weekly", "monthly"] = Field(description="Partition grain.")
-    start_date: str = Field(description="First partition, ISO date.", examples=["2024-01-01"])
-    timezone: str = Field(default="UTC", description="Partition timezone.")
-    end_offset: int = Field(
-        default=0,
-        description="Extra partitions past the last complete one (1 = today's daily partition exists).",
-        examples=[1],
-    )
 
 
 @scaffold_with(AirflowInstanceScaffolder)
@@ -187,7 +86,14 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
             examples=["prod"],
         ),
     ]
-    auth: Annotated[AuthModel, Resolver.default(description="Connection and credentials.")]
+    auth: Annotated[
+        AuthModel,
+        Resolver(
+            resolve_auth,
+            model_field_type=AuthModel,
+            description="Connection and credentials; `type` (default basic) says which fields are needed.",
+        ),
+    ]
     api_version: Annotated[
         Literal["auto", "v1", "v2"],
         Resolver.default(description="v2 = Airflow 3, v1 = Airflow 2, auto = detect once."),
@@ -224,56 +130,33 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
             self.defs_state, default_key=f"AirflowInstanceComponent[{self.name}]"
         )
 
-    def build_resource(self) -> AirflowInstanceResource:
-        """The instance's resource: secrets as `EnvVar`s, so the UI shows their names only."""
-        auth = self.auth
-        is_mwaa = auth.type in ("mwaa", "mwaa_airflow3")
-        if not is_mwaa and not auth.webserver_url:
-            raise ValueError(
-                f"airflow instance {self.name!r}: `auth.webserver_url` is required for {auth.type}"
-            )
-        if auth.type == "basic" and not (auth.username and auth.password_env):
-            raise ValueError(
-                f"airflow instance {self.name!r}: auth type basic needs `auth.username` and `auth.password_env`"
-            )
-        if auth.type in ("token", "astronomer") and not auth.token_env:
-            raise ValueError(f"airflow instance {self.name!r}: auth type {auth.type} needs `auth.token_env`")
-        if is_mwaa and not auth.mwaa_environment_name:
-            raise ValueError(
-                f"airflow instance {self.name!r}: auth type {auth.type} needs `auth.mwaa_environment_name`"
-            )
+    @cached_property
+    def resource(self) -> AirflowInstanceResource:
+        """The instance's one connection object, built once from `auth:` and the connection settings.
+
+        Secrets are `EnvVar`s, so the UI shows their names only. The sensor, the snapshot fetch and the
+        Definitions all use this object (and its client).
+        """
         return AirflowInstanceResource(
             name=self.name,
-            webserver_url=auth.webserver_url or f"mwaa://{auth.mwaa_environment_name}",
-            auth_type=auth.type,
-            username=auth.username,
-            password=dg.EnvVar(auth.password_env) if auth.password_env else None,
-            # Astronomer reads its env var itself (at each renewal), so only the name is config.
-            token=dg.EnvVar(auth.token_env) if auth.token_env and auth.type == "token" else None,
-            token_env=auth.token_env if auth.type == "astronomer" else None,
-            google_credentials_file=auth.google_credentials_file,
-            mwaa_environment_name=auth.mwaa_environment_name,
-            aws_region=auth.aws_region,
             api_version=self.api_version,
             timeout_seconds=self.timeout_seconds,
             verify_ssl=self.verify_ssl,
             ca_bundle_path=self.ca_bundle_path,
+            **self.auth.resource_fields(),
         )
 
+    def build_resource(self) -> AirflowInstanceResource:
+        """The instance's resource (:attr:`resource`; kept for callers of earlier versions)."""
+        return self.resource
+
     def build_instance(self) -> AirflowInstance:
-        """An `AirflowInstance` with the secrets read from their env vars (they must be set)."""
-        for var in (self.auth.password_env, self.auth.token_env):
-            if var and var not in os.environ:
+        """An `AirflowInstance` over :attr:`resource` with a client of its own, its secrets read from their
+        env vars now (they must be set). The sensor keeps using the resource's own client."""
+        for var in self.auth.env_vars():
+            if var not in os.environ:
                 raise ValueError(f"airflow instance {self.name!r}: env var {var} is not set")
-        resource = self.build_resource().resolved()
-        verify: bool | str = self.ca_bundle_path or self.verify_ssl
-        return AirflowInstance(
-            auth_backend=resource.build_auth_backend(),
-            name=self.name,
-            api_version=self.api_version,
-            timeout=self.timeout_seconds,
-            verify=verify,
-        )
+        return AirflowInstance.from_resource(self.resource, client=self.resource.create_client())
 
     def retrieval_filter(self) -> AirflowFilter:
         """Tags (any) and paused-ness are applied by the snapshot fetch; see :meth:`keeps_dag` for the rest."""
@@ -439,7 +322,7 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
     def _build_defs_from_state(
         self, context: ComponentLoadContext, state_path: Path | None
     ) -> dg.Definitions:
-        resource = self.build_resource()
+        resource = self.resource
         inline, external = self.mapped_definitions()
         if state_path is None or not state_path.exists():
             context.log.warning(
@@ -448,18 +331,10 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
             )
             return dg.Definitions(resources={resource_key(self.name): resource})
         snapshot = AirflowSnapshot.model_validate_json(state_path.read_text())
-        # The sensor's client honours the same TLS, timeout and dialect settings as the resource.
-        instance = AirflowInstance(
-            auth_backend=_ResourceBackedAuth(resource),
-            name=self.name,
-            api_version=self.api_version,
-            timeout=self.timeout_seconds,
-            verify=self.ca_bundle_path or self.verify_ssl,
-        )
         return build_defs_from_snapshot(
             snapshot,
             dg.Definitions(assets=inline) if inline else None,
-            airflow_instance=instance,
+            airflow_instance=AirflowInstance.from_resource(resource),
             on_missing_mapping=self.on_missing_mapping,
             extra_mapped_assets=external,
             resources={resource_key(self.name): resource},
@@ -475,44 +350,3 @@ def _defs_file(context: ComponentLoadContext) -> str:
         return str(path.relative_to(context.project_root))
     except ValueError:
         return str(path)
-
-
-class _ResourceBackedAuth(AirflowAuthBackend):
-    """Auth for the sensor, built from the resource's env vars when first used (not at load time)."""
-
-    def __init__(self, resource: AirflowInstanceResource) -> None:
-        self._resource = resource
-        self._backend: AirflowAuthBackend | None = None
-
-    def _inner(self) -> AirflowAuthBackend:
-        if self._backend is None:
-            self._backend = self._resource.resolved().build_auth_backend()
-        return self._backend
-
-    def get_webserver_url(self) -> str:
-        url = self._resource.webserver_url
-        if isinstance(url, str) and url.startswith(("http://", "https://")):
-            return url
-        # MWAA without `webserver_url`: the config holds `mwaa://<env>`; the backend asks AWS for the host.
-        return self._inner().get_webserver_url()
-
-    def get_session(self) -> requests.Session:
-        return self._inner().get_session()
-
-    def authenticate(self, session: requests.Session, api_version: str, timeout: float, verify: Any) -> None:
-        self._inner().authenticate(session, api_version, timeout, verify)
-
-    @property
-    def refreshes_on_forbidden(self) -> bool:  # type: ignore[override]
-        return self._inner().refreshes_on_forbidden
-
-    def refresh(self, session: requests.Session, api_version: str, timeout: float, verify: Any) -> bool:
-        return self._inner().refresh(session, api_version, timeout, verify)
-
-    def describe_credentials(self) -> str:
-        return self._inner().describe_credentials()
-
-    def before_request(
-        self, session: requests.Session, api_version: str, timeout: float, verify: Any
-    ) -> None:
-        self._inner().before_request(session, api_version, timeout, verify)

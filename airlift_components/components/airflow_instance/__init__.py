@@ -1,0 +1,1 @@
+"""``AirflowInstanceComponent``: one ``defs.yaml`` per Airflow instance (YAML models in ``models.py``)."""
