@@ -14,13 +14,13 @@ import pytest
 import yaml
 from dagster.components.core.component_tree import ComponentTree
 
+from airlift_components.components.airflow_instance import AirflowInstanceComponent
 from airlift_components.core import (
     AirflowInstance,
     BasicAuthBackend,
     assets_with_task_mappings,
     build_defs_from_airflow_instance,
 )
-from airlift_components.core.component import AirflowInstanceComponent
 from airlift_components.testing.local_airflow import LocalAirflow
 from tests.conftest import REPO
 

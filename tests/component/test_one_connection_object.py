@@ -10,9 +10,9 @@ import dagster as dg
 import pytest
 
 from airlift_components.airflow_api import BasicAuthBackend
+from airlift_components.components.airflow_instance import AirflowInstanceComponent
 from airlift_components.components.airflow_instance.models import BasicAuthModel, TokenAuthModel
 from airlift_components.core import AirflowInstance, AirflowInstanceResource, build_defs_from_snapshot
-from airlift_components.core.component import AirflowInstanceComponent
 from airlift_components.core.snapshot import AirflowSnapshot
 
 PASSWORD = "literal-python-api-password"

@@ -7,11 +7,18 @@ is reported by pydantic with the file, line and field. Secrets are names of env 
 
 from __future__ import annotations
 
+import fnmatch
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
 from dagster.components import ResolutionContext
 from pydantic import Discriminator, Field, Tag, TypeAdapter
+
+from airlift_components.airflow_api import DagRecord
+from airlift_components.core.sensor import SensorSettings
+from airlift_components.core.snapshot import AirflowFilter
 
 _URL_EXAMPLES = ["http://localhost:8080", "{{ env.AIRFLOW_URL }}"]
 
@@ -178,6 +185,19 @@ class FilterModel(dg.Resolvable, dg.Model):
     )
     include_paused: bool = Field(default=True, description="Also peer paused DAGs.")
 
+    def retrieval_filter(self) -> AirflowFilter:
+        """Tags (any) and paused-ness, applied by the snapshot fetch; see :meth:`keeps_dag` for the rest."""
+        tags = tuple(self.tags) if self.tags and self.tags_match == "any" else None
+        return AirflowFilter(airflow_tags=tags, include_paused=self.include_paused)
+
+    def keeps_dag(self, dag: DagRecord) -> bool:
+        """DAG id globs (OR) and, with ``tags_match: all``, every tag (AND)."""
+        if self.dag_id_patterns and not any(
+            fnmatch.fnmatchcase(dag.dag_id, pattern) for pattern in self.dag_id_patterns
+        ):
+            return False
+        return not (self.tags and self.tags_match == "all" and not set(self.tags) <= set(dag.tags))
+
 
 class AssetRefModel(dg.Resolvable, dg.Model):
     """An asset produced by a task or DAG: an inline spec (`key`) or a reference (`by_key`) to an
@@ -220,6 +240,22 @@ class SensorModel(dg.Resolvable, dg.Model):
         default=86400, description="History the first tick looks back over, in seconds (default 1 day)."
     )
 
+    def builder_kwargs(self, where: str) -> dict[str, Any]:
+        """Interval, default status and look-back as :func:`build_defs_from_snapshot` arguments."""
+        if self.minimum_interval_seconds < 1:
+            raise ValueError(
+                f"{where}: sensor.minimum_interval_seconds must be >= 1, got {self.minimum_interval_seconds}"
+            )
+        if self.lookback_seconds < 0:
+            raise ValueError(f"{where}: sensor.lookback_seconds must be >= 0")
+        return {
+            "sensor_minimum_interval_seconds": self.minimum_interval_seconds,
+            "default_sensor_status": dg.DefaultSensorStatus.RUNNING
+            if self.default_status == "running"
+            else dg.DefaultSensorStatus.STOPPED,
+            "sensor_settings": SensorSettings(lookback=timedelta(seconds=self.lookback_seconds)),
+        }
+
 
 class PartitionsModel(dg.Resolvable, dg.Model):
     """A time-window partitioning applied to the inline mapped assets; the partition of an event comes
@@ -233,3 +269,26 @@ class PartitionsModel(dg.Resolvable, dg.Model):
         description="Extra partitions past the last complete one (1 = today's daily partition exists).",
         examples=[1],
     )
+
+    def partitions_def(self, where: str) -> dg.TimeWindowPartitionsDefinition:
+        """The partitions definition; ``where`` names the component in errors."""
+        cls = {
+            "hourly": dg.HourlyPartitionsDefinition,
+            "daily": dg.DailyPartitionsDefinition,
+            "weekly": dg.WeeklyPartitionsDefinition,
+            "monthly": dg.MonthlyPartitionsDefinition,
+        }[self.type]
+        try:
+            start = datetime.fromisoformat(self.start_date)
+        except ValueError:
+            raise ValueError(
+                f"{where}: partitions.start_date {self.start_date!r} is not an ISO date such as 2024-01-01"
+            ) from None
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{where}: partitions.timezone {self.timezone!r} is not a known IANA time zone such as UTC "
+                "or Europe/Paris"
+            ) from None
+        return cls(start_date=start, timezone=self.timezone, end_offset=self.end_offset)
