@@ -15,10 +15,13 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "AirflowInstanceComponent": ("airlift_components.core.component", "AirflowInstanceComponent"),
+    "AirflowInstanceComponent": (
+        "airlift_components.components.airflow_instance",
+        "AirflowInstanceComponent",
+    ),
     "AirflowInstanceResource": ("airlift_components.core.resource", "AirflowInstanceResource"),
     # The short scaffold target: `dg scaffold defs airflow_instance <path>`.
-    "airflow_instance": ("airlift_components.core.component", "AirflowInstanceComponent"),
+    "airflow_instance": ("airlift_components.components.airflow_instance", "AirflowInstanceComponent"),
 }
 
 

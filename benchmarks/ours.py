@@ -26,6 +26,7 @@ from dagster._core.definitions.definitions_load_context import DefinitionsLoadCo
 from dagster._core.definitions.repository_definition import RepositoryLoadData
 from dagster.components.core.component_tree import ComponentTree
 
+from airlift_components.components.airflow_instance import AirflowInstanceComponent
 from airlift_components.core import (
     AirflowInstance,
     BasicAuthBackend,
@@ -35,7 +36,6 @@ from airlift_components.core import (
     fetch_snapshot,
     sensor_name,
 )
-from airlift_components.core.component import AirflowInstanceComponent
 from airlift_components.core.naming import reconstruction_key
 from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME
 from benchmarks.harness import (

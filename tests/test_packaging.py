@@ -27,6 +27,10 @@ module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 assert type(module.proxy_middle.task_dict["transform"]).__name__ == "DefaultProxyTaskToDagsterOperator"
 print("dagster modules:", sorted(m for m in sys.modules if m.split(".")[0].startswith("dagster")))
+# The component's defs.yaml template ships inside the package (read without importing the component).
+from importlib.resources import files
+template = files("airlift_components").joinpath("components/airflow_instance/templates/defs.yaml.tmpl")
+print("template shipped:", template.is_file())
 """
 
 
@@ -75,6 +79,7 @@ def test_in_airflow_extra_installs_no_dagster_and_proxies_a_dag(tmp_path: Path) 
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"package at {venv}" in result.stdout  # the installed wheel, not the repository checkout
     assert "dagster modules: []" in result.stdout
+    assert "template shipped: True" in result.stdout
 
     # The Dagster-side commands say what to install instead of a traceback.
     status = subprocess.run(

@@ -39,6 +39,7 @@ from airlift_components.core.mappings import (
     assets_with_task_mappings,
 )
 from airlift_components.core.naming import airflow_asset_key, dag_asset_key, resource_key, sensor_name
+from airlift_components.core.resource import AirflowInstanceResource
 from airlift_components.core.sensor import (
     AirflowSensorError,
     SensorSettings,
@@ -54,6 +55,7 @@ __all__ = [
     "AirflowBasicAuthBackend",
     "AirflowFilter",
     "AirflowInstance",
+    "AirflowInstanceResource",
     "AirflowMappingError",
     "AirflowMappingWarning",
     "AirflowSensorError",

@@ -46,10 +46,6 @@ from airlift_components.core.naming import (
     sensor_name,
 )
 from airlift_components.core.progress import dag_markdown, dag_progress, migration_overview_spec
-from airlift_components.core.resource import (
-    AirflowInstanceResource,
-    register_auth_backend,
-)
 from airlift_components.core.sensor import (
     DEFAULT_SENSOR_INTERVAL_SECONDS,
     SensorSettings,
@@ -71,21 +67,12 @@ class AirflowMappingWarning(UserWarning):
 
 
 def instance_resources(airflow_instance: AirflowInstance) -> dict[str, Any]:
-    """The instance as a ``ConfigurableResource`` bound under :func:`resource_key`.
+    """The instance's connection object (:class:`AirflowInstanceResource`) bound under :func:`resource_key`.
 
-    The Python API's auth backend (which may hold a plain password) is registered in this process, not
-    put into config: the UI shows the URL, the auth type and the username only.
+    A Python-built auth backend (which may hold a plain password) stays on the resource object, not in
+    config: the UI shows the URL, the auth type and the username only.
     """
-    backend = airflow_instance.auth_backend
-    register_auth_backend(airflow_instance.name, backend)
-    return {
-        resource_key(airflow_instance.name): AirflowInstanceResource(
-            name=airflow_instance.name,
-            webserver_url=airflow_instance.webserver_url,
-            auth_type="python",
-            username=getattr(backend, "username", None),
-        )
-    }
+    return {resource_key(airflow_instance.name): airflow_instance.resource}
 
 
 def _describe_mapping(asset: MappedAsset) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from airlift_components.core.component import AirflowInstanceComponent
+from airlift_components.components.airflow_instance import AirflowInstanceComponent
 
 AUTH = {"type": "token", "webserver_url": "http://airflow.invalid", "token_env": "AIRLIFT_TEST_TOKEN"}
 

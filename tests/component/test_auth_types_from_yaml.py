@@ -36,8 +36,8 @@ from airlift_components.airflow_api import (
     MwaaAirflow3AuthBackend,
     MwaaSessionAuthBackend,
 )
+from airlift_components.components.airflow_instance import AirflowInstanceComponent
 from airlift_components.core import SensorCursor
-from airlift_components.core.component import AirflowInstanceComponent
 from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME, LocalAirflow
 from tests.conftest import make_client
 from tests.core.helpers import events_for_run, keys_of, run_and_wait, tick, utcnow

@@ -14,13 +14,13 @@ import pytest
 import yaml
 from dagster.components.core.component_tree import ComponentTree
 
+from airlift_components.components.airflow_instance import AirflowInstanceComponent
 from airlift_components.core import (
     AirflowInstance,
     BasicAuthBackend,
     assets_with_task_mappings,
     build_defs_from_airflow_instance,
 )
-from airlift_components.core.component import AirflowInstanceComponent
 from airlift_components.testing.local_airflow import LocalAirflow
 from tests.conftest import REPO
 
@@ -396,11 +396,10 @@ def test_resource_shows_env_var_names_never_the_secret(
 
 
 def test_plain_string_password_is_refused_by_the_resource() -> None:
-    from airlift_components.core.resource import AirflowInstanceResource, check_secret_fields
+    from airlift_components.core.resource import AirflowInstanceResource
 
-    resource = AirflowInstanceResource(name="p", webserver_url="http://x", username="u", password=SECRET)
     with pytest.raises(dg.DagsterInvalidDefinitionError) as info:
-        check_secret_fields(resource)
+        AirflowInstanceResource(name="p", webserver_url="http://x", username="u", password=SECRET)
     assert "EnvVar" in str(info.value) and SECRET not in str(info.value)
 
 

@@ -15,8 +15,8 @@ import yaml
 from dagster.components.core.component_tree import ComponentTree
 
 from airlift_components.airflow_api import AirflowAuthBackend, AirflowAuthenticationError
+from airlift_components.components.airflow_instance import AirflowInstanceComponent
 from airlift_components.core import AirflowInstance, build_defs_from_airflow_instance
-from airlift_components.core.component import AirflowInstanceComponent
 from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME, LocalAirflow
 from tests.component.test_component import defs_yaml, make_dg_project, run_dg
 from tests.conftest import make_client

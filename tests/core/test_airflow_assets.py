@@ -25,6 +25,7 @@ from dagster import (
 from dagster.components.core.component_tree import ComponentTree
 
 from airlift_components.airflow_api import AirflowAssetRecord, DagRecord
+from airlift_components.components.airflow_instance import AirflowInstanceComponent
 from airlift_components.core import (
     AirflowInstance,
     AirflowSnapshot,
@@ -42,7 +43,6 @@ from airlift_components.core.airflow_assets import (
     AssetEventPlan,
     poll_asset_events,
 )
-from airlift_components.core.component import AirflowInstanceComponent
 from airlift_components.core.naming import (
     airflow_asset_key,
     asset_event_sensor_name,

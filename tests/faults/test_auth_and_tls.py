@@ -11,7 +11,7 @@ from dagster import DagsterInstance
 from dagster.components.core.component_tree import ComponentTree
 
 from airlift_components.airflow_api import AirflowAuthenticationError, AirflowTLSError
-from airlift_components.core.component import AirflowInstanceComponent
+from airlift_components.components.airflow_instance import AirflowInstanceComponent
 from airlift_components.core.sensor import AirflowSensorError
 from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME, LocalAirflow
 from tests.conftest import JWT_LIFETIME_SECONDS, make_client

@@ -18,9 +18,12 @@ from dagster.components.core.component_tree import ComponentTree
 from dagster.components.scaffold.scaffold import ScaffoldRequest
 from dagster_graphql.test.utils import define_out_of_process_context, execute_dagster_graphql
 
+from airlift_components.components.airflow_instance import (
+    AirflowInstanceComponent,
+    AirflowInstanceScaffolder,
+    AirflowInstanceScaffoldParams,
+)
 from airlift_components.core import AirflowInstance, BasicAuthBackend, build_defs_from_airflow_instance
-from airlift_components.core.component import AirflowInstanceComponent
-from airlift_components.core.scaffolder import AirflowInstanceScaffolder, AirflowInstanceScaffoldParams
 from airlift_components.testing.local_airflow import LocalAirflow, free_port
 from tests.conftest import SECRET_PASSWORD, SECRET_USERNAME, make_client
 from tests.core.helpers import tick
@@ -117,7 +120,7 @@ def test_secret_password_appears_nowhere_in_logs_errors_events_ui_or_files(
             f"""\
             from pathlib import Path
             from dagster.components.core.component_tree import ComponentTree
-            from airlift_components.core.component import AirflowInstanceComponent
+            from airlift_components.components.airflow_instance import AirflowInstanceComponent
 
             component = AirflowInstanceComponent.resolve_from_dict({attributes!r})
             defs = component.build_defs_from_state(ComponentTree.for_test().load_context, Path({str(state)!r}))

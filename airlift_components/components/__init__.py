@@ -1,0 +1,1 @@
+"""Dagster components (YAML): one sub-package per component, laid out like dagster-dbt's ``components/``."""

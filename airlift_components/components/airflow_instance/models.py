@@ -1,0 +1,294 @@
+"""The YAML schema of ``AirflowInstanceComponent``: what each block of ``defs.yaml`` accepts.
+
+``auth:`` is a union of one model per auth ``type`` (``basic`` when the key is absent), so the JSON
+schema that ``dg`` and editors show states which fields each type needs, and a missing or misspelt field
+is reported by pydantic with the file, line and field. Secrets are names of env vars, never values.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import dagster as dg
+from dagster.components import ResolutionContext
+from pydantic import Discriminator, Field, Tag, TypeAdapter
+
+from airlift_components.airflow_api import DagRecord
+from airlift_components.core.sensor import SensorSettings
+from airlift_components.core.snapshot import AirflowFilter
+
+_URL_EXAMPLES = ["http://localhost:8080", "{{ env.AIRFLOW_URL }}"]
+
+
+class BasicAuthModel(dg.Model):
+    """Username and password (a JWT from `/auth/token` on Airflow 3, HTTP basic auth on Airflow 2)."""
+
+    type: Literal["basic"] = Field(default="basic", description="Username/password auth (the default).")
+    webserver_url: str = Field(description="Airflow webserver / API server URL.", examples=_URL_EXAMPLES)
+    username: str = Field(description="The Airflow user.", examples=["admin"])
+    password_env: str = Field(
+        description="Name of the env var holding the password. The UI shows the name only.",
+        examples=["AIRFLOW_PASSWORD"],
+    )
+
+    def resource_fields(self) -> dict[str, Any]:
+        """This block as :class:`AirflowInstanceResource` fields (secrets as ``dg.EnvVar``)."""
+        return {
+            "webserver_url": self.webserver_url,
+            "auth_type": "basic",
+            "username": self.username,
+            "password": dg.EnvVar(self.password_env),
+        }
+
+    def env_vars(self) -> list[str]:
+        """The env vars that must be set for this block to authenticate."""
+        return [self.password_env]
+
+
+class TokenAuthModel(dg.Model):
+    """A static bearer token read from an env var."""
+
+    type: Literal["token"] = Field(description="Static bearer token.")
+    webserver_url: str = Field(description="Airflow webserver / API server URL.", examples=_URL_EXAMPLES)
+    token_env: str = Field(
+        description="Name of the env var holding the bearer token.", examples=["AIRFLOW_API_TOKEN"]
+    )
+
+    def resource_fields(self) -> dict[str, Any]:
+        """This block as :class:`AirflowInstanceResource` fields (secrets as ``dg.EnvVar``)."""
+        return {"webserver_url": self.webserver_url, "auth_type": "token", "token": dg.EnvVar(self.token_env)}
+
+    def env_vars(self) -> list[str]:
+        """The env vars that must be set for this block to authenticate."""
+        return [self.token_env]
+
+
+class MwaaAuthModel(dg.Model):
+    """Amazon MWAA on Airflow 2: a web login token from boto3 turned into a session cookie."""
+
+    type: Literal["mwaa"] = Field(description="Amazon MWAA, Airflow 2.")
+    mwaa_environment_name: str = Field(description="The MWAA environment.", examples=["prod-env"])
+    aws_region: str | None = Field(
+        default=None, description="AWS region (boto3's default when unset).", examples=["eu-west-1"]
+    )
+    webserver_url: str | None = Field(
+        default=None, description="Not needed: MWAA reports the web server host.", examples=_URL_EXAMPLES
+    )
+
+    def resource_fields(self) -> dict[str, Any]:
+        """This block as :class:`AirflowInstanceResource` fields; the URL is shown as ``mwaa://<env>``."""
+        return {
+            # The client asks AWS for the real host; the config shows where it comes from.
+            "webserver_url": self.webserver_url or f"mwaa://{self.mwaa_environment_name}",
+            "auth_type": self.type,
+            "mwaa_environment_name": self.mwaa_environment_name,
+            "aws_region": self.aws_region,
+        }
+
+    def env_vars(self) -> list[str]:
+        """The env vars that must be set (none: boto3 finds the AWS credentials)."""
+        return []
+
+
+class MwaaAirflow3AuthModel(MwaaAuthModel):
+    """Amazon MWAA on Airflow 3: a web login token from boto3 turned into a JWT."""
+
+    type: Literal["mwaa_airflow3"] = Field(description="Amazon MWAA, Airflow 3.")  # type: ignore[assignment]
+
+
+class ComposerAuthModel(dg.Model):
+    """Google Cloud Composer: OAuth tokens from google-auth."""
+
+    type: Literal["composer"] = Field(description="Google Cloud Composer.")
+    webserver_url: str = Field(description="The Composer Airflow web server URL.", examples=_URL_EXAMPLES)
+    google_credentials_file: str | None = Field(
+        default=None,
+        description="Service account key file (default: Application Default Credentials).",
+    )
+
+    def resource_fields(self) -> dict[str, Any]:
+        """This block as :class:`AirflowInstanceResource` fields."""
+        return {
+            "webserver_url": self.webserver_url,
+            "auth_type": "composer",
+            "google_credentials_file": self.google_credentials_file,
+        }
+
+    def env_vars(self) -> list[str]:
+        """The env vars that must be set (none: google-auth finds the credentials)."""
+        return []
+
+
+class AstronomerAuthModel(dg.Model):
+    """Astronomer: an Astro API token, read from its env var at each renewal."""
+
+    type: Literal["astronomer"] = Field(description="Astronomer (Astro API token).")
+    webserver_url: str = Field(description="The Astro deployment URL.", examples=_URL_EXAMPLES)
+    token_env: str = Field(
+        description="Name of the env var holding the Astro API token.", examples=["ASTRO_API_TOKEN"]
+    )
+
+    def resource_fields(self) -> dict[str, Any]:
+        """This block as :class:`AirflowInstanceResource` fields (the env var's name only: read at use)."""
+        return {"webserver_url": self.webserver_url, "auth_type": "astronomer", "token_env": self.token_env}
+
+    def env_vars(self) -> list[str]:
+        """The env vars that must be set for this block to authenticate."""
+        return [self.token_env]
+
+
+AUTH_TYPES = ("basic", "token", "mwaa", "mwaa_airflow3", "composer", "astronomer")
+
+
+def _auth_type(value: Any) -> str:
+    # `type` may be left out for basic auth (as before the union).
+    found = value.get("type", "basic") if isinstance(value, dict) else getattr(value, "type", "basic")
+    return found if isinstance(found, str) else repr(found)
+
+
+AuthModel = Annotated[
+    Union[
+        Annotated[BasicAuthModel, Tag("basic")],
+        Annotated[TokenAuthModel, Tag("token")],
+        Annotated[MwaaAuthModel, Tag("mwaa")],
+        Annotated[MwaaAirflow3AuthModel, Tag("mwaa_airflow3")],
+        Annotated[ComposerAuthModel, Tag("composer")],
+        Annotated[AstronomerAuthModel, Tag("astronomer")],
+    ],
+    Discriminator(_auth_type),
+]
+_AUTH = TypeAdapter(AuthModel)
+
+
+def resolve_auth(context: ResolutionContext, model: Any) -> Any:
+    """The ``auth:`` block, its ``{{ env.X }}`` templates rendered, as its per-type model."""
+    raw = model.model_dump(exclude_unset=True) if hasattr(model, "model_dump") else model
+    return _AUTH.validate_python(context.resolve_value(raw))
+
+
+class FilterModel(dg.Resolvable, dg.Model):
+    """Which DAGs to peer. Patterns are globs on DAG ids; tags are matched with `tags_match`."""
+
+    dag_id_patterns: list[str] = Field(
+        default_factory=list,
+        description="Keep DAGs whose id matches any of these globs (empty = all).",
+        examples=[["finance_*", "rebuild_customers_list"]],
+    )
+    tags: list[str] = Field(
+        default_factory=list, description="Keep DAGs carrying these tags.", examples=[["team:data"]]
+    )
+    tags_match: Literal["any", "all"] = Field(
+        default="any", description="any = at least one of `tags` (OR); all = every tag (AND)."
+    )
+    include_paused: bool = Field(default=True, description="Also peer paused DAGs.")
+
+    def retrieval_filter(self) -> AirflowFilter:
+        """Tags (any) and paused-ness, applied by the snapshot fetch; see :meth:`keeps_dag` for the rest."""
+        tags = tuple(self.tags) if self.tags and self.tags_match == "any" else None
+        return AirflowFilter(airflow_tags=tags, include_paused=self.include_paused)
+
+    def keeps_dag(self, dag: DagRecord) -> bool:
+        """DAG id globs (OR) and, with ``tags_match: all``, every tag (AND)."""
+        if self.dag_id_patterns and not any(
+            fnmatch.fnmatchcase(dag.dag_id, pattern) for pattern in self.dag_id_patterns
+        ):
+            return False
+        return not (self.tags and self.tags_match == "all" and not set(self.tags) <= set(dag.tags))
+
+
+class AssetRefModel(dg.Resolvable, dg.Model):
+    """An asset produced by a task or DAG: an inline spec (`key`) or a reference (`by_key`) to an
+    asset defined elsewhere in the project (e.g. dbt models of a DbtProjectComponent)."""
+
+    key: str | None = Field(
+        default=None, description="Inline asset key, `/`-separated.", examples=["raw_data/raw_customers"]
+    )
+    by_key: str | None = Field(
+        default=None, description="Key of an asset defined elsewhere, `/`-separated.", examples=["customers"]
+    )
+    deps: list[str] = Field(default_factory=list, description="Upstream asset keys (inline specs only).")
+    description: str | None = Field(default=None, description="Inline specs only.")
+    kinds: list[str] = Field(default_factory=list, description="Inline specs only.", examples=[["duckdb"]])
+
+
+class TaskMappingModel(dg.Resolvable, dg.Model):
+    """The assets one Airflow task produces."""
+
+    task_id: str = Field(description="The Airflow task id.", examples=["load_raw_customers"])
+    assets: list[AssetRefModel] = Field(description="Assets the task produces.")
+
+
+class DagMappingModel(dg.Resolvable, dg.Model):
+    """Mappings for one DAG: per task, and/or for the whole DAG."""
+
+    dag_id: str = Field(description="The Airflow DAG id.", examples=["rebuild_customers_list"])
+    task_mappings: list[TaskMappingModel] = Field(default_factory=list, description="Per-task assets.")
+    assets: list[AssetRefModel] = Field(
+        default_factory=list, description="Assets materialized when a run of the whole DAG succeeds."
+    )
+
+
+class SensorModel(dg.Resolvable, dg.Model):
+    """The sensor that turns Airflow runs into materializations."""
+
+    minimum_interval_seconds: int = Field(default=30, description="Polling interval in seconds (>= 1).")
+    default_status: Literal["running", "stopped"] = Field(default="running", description="Initial status.")
+    lookback_seconds: int = Field(
+        default=86400, description="History the first tick looks back over, in seconds (default 1 day)."
+    )
+
+    def builder_kwargs(self, where: str) -> dict[str, Any]:
+        """Interval, default status and look-back as :func:`build_defs_from_snapshot` arguments."""
+        if self.minimum_interval_seconds < 1:
+            raise ValueError(
+                f"{where}: sensor.minimum_interval_seconds must be >= 1, got {self.minimum_interval_seconds}"
+            )
+        if self.lookback_seconds < 0:
+            raise ValueError(f"{where}: sensor.lookback_seconds must be >= 0")
+        return {
+            "sensor_minimum_interval_seconds": self.minimum_interval_seconds,
+            "default_sensor_status": dg.DefaultSensorStatus.RUNNING
+            if self.default_status == "running"
+            else dg.DefaultSensorStatus.STOPPED,
+            "sensor_settings": SensorSettings(lookback=timedelta(seconds=self.lookback_seconds)),
+        }
+
+
+class PartitionsModel(dg.Resolvable, dg.Model):
+    """A time-window partitioning applied to the inline mapped assets; the partition of an event comes
+    from the Airflow run's logical date."""
+
+    type: Literal["hourly", "daily", "weekly", "monthly"] = Field(description="Partition grain.")
+    start_date: str = Field(description="First partition, ISO date.", examples=["2024-01-01"])
+    timezone: str = Field(default="UTC", description="Partition timezone.")
+    end_offset: int = Field(
+        default=0,
+        description="Extra partitions past the last complete one (1 = today's daily partition exists).",
+        examples=[1],
+    )
+
+    def partitions_def(self, where: str) -> dg.TimeWindowPartitionsDefinition:
+        """The partitions definition; ``where`` names the component in errors."""
+        cls = {
+            "hourly": dg.HourlyPartitionsDefinition,
+            "daily": dg.DailyPartitionsDefinition,
+            "weekly": dg.WeeklyPartitionsDefinition,
+            "monthly": dg.MonthlyPartitionsDefinition,
+        }[self.type]
+        try:
+            start = datetime.fromisoformat(self.start_date)
+        except ValueError:
+            raise ValueError(
+                f"{where}: partitions.start_date {self.start_date!r} is not an ISO date such as 2024-01-01"
+            ) from None
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{where}: partitions.timezone {self.timezone!r} is not a known IANA time zone such as UTC "
+                "or Europe/Paris"
+            ) from None
+        return cls(start_date=start, timezone=self.timezone, end_offset=self.end_offset)
