@@ -209,7 +209,7 @@ class DagsterDev:
             "telemetry:\n  enabled: false\ncode_servers:\n  local_startup_timeout: 900\n  reload_timeout: 900\n"
         )
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        log = open(self.log_path, "ab")  # kept open for the child's lifetime
         command = [
             self.dagster_bin,
             "dev",

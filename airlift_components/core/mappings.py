@@ -2,7 +2,7 @@
 
 The annotations are asset metadata (:data:`TASK_MAPPINGS_METADATA_KEY`, :data:`DAG_MAPPINGS_METADATA_KEY`),
 so they travel with the user's own specs or executable assets (dbt assets included), and
-:func:`mapped_assets_by_dag` reads them back when definitions are built.
+:func:`mapped_assets_in` and :func:`mappings_by_dag` read them back when definitions are built.
 """
 
 from __future__ import annotations

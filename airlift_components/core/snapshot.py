@@ -9,7 +9,6 @@ asked for), sent concurrently with a bounded pool.
 from __future__ import annotations
 
 import fnmatch
-import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from functools import cached_property
@@ -75,11 +74,6 @@ class AirflowSnapshot(BaseModel):
     proxied_task_ids: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     # Airflow assets (datasets on Airflow 2); None when they were not fetched.
     airflow_assets: tuple[AirflowAssetRecord, ...] | None = None
-
-    @property
-    def airflow_major_version(self) -> int:
-        """3 or 2."""
-        return 3 if self.api_version == "v2" else 2
 
     @property
     def dag_ids(self) -> tuple[str, ...]:
@@ -173,8 +167,3 @@ def fetch_snapshot(
         proxied_task_ids={dag_id: proxied_task_ids(records) for dag_id, records in tasks.items()},
         airflow_assets=tuple(client.list_assets()) if include_airflow_assets else None,
     )
-
-
-def snapshot_age_seconds(snapshot: AirflowSnapshot) -> float:
-    """Seconds since the snapshot was fetched."""
-    return time.time() - snapshot.fetched_at.timestamp()

@@ -69,11 +69,6 @@ class DagProxiedState:
         """True when the whole DAG is replaced by one proxy task."""
         return bool(self.proxied)
 
-    def is_task_proxied(self, task_id: str) -> bool:
-        """True when ``task_id`` is listed with ``proxied: true`` (unlisted tasks run in Airflow)."""
-        entry = (self.tasks or {}).get(task_id)
-        return bool(entry and entry.proxied)
-
     @property
     def proxied_task_ids(self) -> list[str]:
         """Ids of the tasks proxied to Dagster, in file order."""
@@ -191,7 +186,7 @@ def _read_yaml(path: Path) -> Any:
             f"{path}: cannot read proxied state file: not UTF-8 text ({exc.reason})"
         ) from None
     try:
-        return yaml.load(text, Loader=_NoDuplicateKeysLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_NoDuplicateKeysLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ProxiedStateError(f"{path}: not valid YAML: {_one_line(exc)}") from None
 

@@ -1,1 +1,1 @@
-"""Helpers to run real local Airflow and Dagster processes for tests, benchmarks and the demo."""
+"""Helpers to run a real local Airflow for tests, benchmarks and the demo (Dagster processes: example_project/dagster_dev.py)."""

@@ -185,7 +185,7 @@ class LocalAirflow:
         return logs / f"{name}.log"
 
     def _spawn(self, name: str, *args: str) -> None:
-        log = open(self._log(name), "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        log = open(self._log(name), "ab")  # kept open for the child's lifetime
         process = subprocess.Popen(
             [self.airflow_bin, *args],
             env=self.env,
@@ -331,12 +331,6 @@ class LocalAirflow:
             return f"[{name}: no log]"
         text = path.read_text(errors="replace").splitlines()[-lines:]
         return f"--- {name} ---\n" + "\n".join(text)
-
-    def airflow_cli(self, *args: str, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
-        """Run an ``airflow`` CLI command against this instance."""
-        return subprocess.run(
-            [self.airflow_bin, *args], env=self.env, capture_output=True, text=True, timeout=timeout
-        )
 
     def stop(self) -> None:
         """Stop every process this instance started (SIGTERM to each group, then SIGKILL)."""

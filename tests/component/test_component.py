@@ -392,7 +392,7 @@ def test_resource_shows_env_var_names_never_the_secret(
     assert values["password"]["type"] == "ENV_VAR" and values["password"]["value"] == "AIRLIFT_TEST_PW"
     assert SECRET not in json.dumps(details)
     # The component's resource is built the same way: env var, not value.
-    assert isinstance(resource._get_non_default_public_field_values()["password"], dg.EnvVar)  # noqa: SLF001
+    assert isinstance(resource._get_non_default_public_field_values()["password"], dg.EnvVar)
 
 
 def test_plain_string_password_is_refused_by_the_resource() -> None:

@@ -59,7 +59,7 @@ def test_auth_block_becomes_the_resource_with_env_var_secrets(monkeypatch: pytes
     assert isinstance(resource, AirflowInstanceResource) and resource is component.build_resource()
     assert resource.webserver_url == "http://from-env:8080" and resource.timeout_seconds == 7.0
     assert resource.verify_ssl is False
-    assert isinstance(resource._get_non_default_public_field_values()["token"], dg.EnvVar)  # noqa: SLF001
+    assert isinstance(resource._get_non_default_public_field_values()["token"], dg.EnvVar)
 
 
 def test_missing_auth_field_is_a_schema_error_naming_the_type_and_field() -> None:
@@ -97,7 +97,7 @@ def test_python_instance_produces_the_resource_and_its_client_options_reach_the_
     )
     resource = instance.resource
     assert (resource.auth_type, resource.max_retries, resource.page_size) == ("python", 7, 13)
-    assert PASSWORD not in repr(resource._get_non_default_public_field_values())  # noqa: SLF001
+    assert PASSWORD not in repr(resource._get_non_default_public_field_values())
     # The instance's client (snapshot fetch, sensor) and the resource's (assets, CLI) are made the same way.
     for client in (instance.client, resource.get_client()):
         assert (client.max_retries, client.page_size, client.timeout, client.backoff_seconds) == (

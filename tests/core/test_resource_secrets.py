@@ -55,4 +55,4 @@ def test_python_api_literal_password_never_reaches_resource_config() -> None:
 
     (resource,) = instance_resources(instance).values()
     assert resource.auth_type == "python" and resource.password is None
-    assert SECRET not in repr(resource._get_non_default_public_field_values())  # noqa: SLF001
+    assert SECRET not in repr(resource._get_non_default_public_field_values())
