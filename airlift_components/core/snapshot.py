@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from functools import cached_property
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from airlift_components.airflow_api import AirflowAssetRecord, AirflowClient, DagRecord, TaskRecord
 from airlift_components.conventions import PROXIED_DAG_TAG, PROXIED_TASKS_DAG_TAG, PROXY_MARKER_FIELD
@@ -30,20 +30,21 @@ class AirflowFilter(BaseModel):
     """Which DAGs to retrieve from Airflow (applied when the snapshot is fetched).
 
     Args:
-        dag_id_ggob: a glob on DAG ids, e.g. ``"finance_*"`` (the reference package's spelling is kept).
+        dag_id_glob: a glob on DAG ids, e.g. ``"finance_*"`` (dagster-airlift's misspelling
+            ``dag_id_ggob`` is accepted too, so filters written for it keep working).
         airflow_tags: keep only DAGs that have at least one of these tags (filtered by Airflow).
         include_paused: also retrieve paused DAGs (default True).
     """
 
     model_config = ConfigDict(frozen=True)
 
-    dag_id_ggob: str | None = None
+    dag_id_glob: str | None = Field(default=None, validation_alias=AliasChoices("dag_id_glob", "dag_id_ggob"))
     airflow_tags: tuple[str, ...] | None = None
     include_paused: bool = True
 
     def keeps(self, dag: DagRecord) -> bool:
         """Whether a DAG listed by Airflow passes the filter."""
-        if self.dag_id_ggob and not fnmatch.fnmatchcase(dag.dag_id, self.dag_id_ggob):
+        if self.dag_id_glob and not fnmatch.fnmatchcase(dag.dag_id, self.dag_id_glob):
             return False
         if self.airflow_tags and not set(self.airflow_tags) & set(dag.tags):
             return False

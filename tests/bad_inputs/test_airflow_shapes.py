@@ -77,7 +77,7 @@ def outcome(airflow3: LocalAirflow) -> Iterator[Outcome]:
         defs=Definitions(
             assets=[a for dag_id, m in MAPPINGS.items() for a in assets_with_task_mappings(dag_id, m)]
         ),
-        retrieval_filter=AirflowFilter(dag_id_ggob="badinput*"),
+        retrieval_filter=AirflowFilter(dag_id_glob="badinput*"),
     )
     client = make_client(airflow3)
     cursor = SensorCursor.initial(utcnow(), timedelta(0)).serialize()

@@ -27,7 +27,7 @@ def airflow_and_snapshot(airflow3: LocalAirflow) -> tuple[LocalAirflow, AirflowS
     """The badinput DAGs with the tasks of two of them (what a load with these mappings fetches)."""
     instance = instance_for(airflow3, NAME)
     return airflow3, fetch_snapshot(
-        instance, {DOTTED, GROUP}, retrieval_filter=AirflowFilter(dag_id_ggob="badinput*")
+        instance, {DOTTED, GROUP}, retrieval_filter=AirflowFilter(dag_id_glob="badinput*")
     )
 
 

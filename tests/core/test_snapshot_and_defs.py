@@ -198,7 +198,7 @@ def test_two_instances_merge_without_collisions(airflow3: LocalAirflow) -> None:
 def test_filters_select_dags(airflow3: LocalAirflow) -> None:
     snapshot = fetch_snapshot(
         instance_for(airflow3, "filtered"),
-        retrieval_filter=AirflowFilter(dag_id_ggob="generated_0*", airflow_tags=("group_1",)),
+        retrieval_filter=AirflowFilter(dag_id_glob="generated_0*", airflow_tags=("group_1",)),
         dag_selector_fn=lambda dag: dag.dag_id != "generated_001",
     )
     assert set(snapshot.dag_ids) == {f"generated_{i:03d}" for i in range(100) if i % 4 == 1} - {
