@@ -17,13 +17,12 @@ from typing import Any
 import requests
 from urllib3.exceptions import MaxRetryError
 
-from airlift_components.airflow_api.auth import TLS_FIX
+from airlift_components.airflow_api.auth.base import tls_error
 from airlift_components.airflow_api.errors import (
     AirflowAuthenticationError,
     AirflowNotFoundError,
     AirflowRequestError,
     AirflowResponseError,
-    AirflowTLSError,
     AirflowUnavailableError,
 )
 from airlift_components.http_retry import (
@@ -123,12 +122,7 @@ class AirflowTransport:
                         verify=self.verify,
                     )
             except requests.exceptions.SSLError as exc:
-                raise AirflowTLSError(
-                    f"TLS verification failed ({type(exc).__name__}): the server's certificate is not trusted. "
-                    f"{TLS_FIX}",
-                    webserver_url=self.webserver_url,
-                    endpoint=endpoint,
-                ) from None
+                raise tls_error(exc, webserver_url=self.webserver_url, endpoint=endpoint) from None
             except (
                 requests.exceptions.ConnectionError,
                 requests.exceptions.Timeout,
