@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Literal
 
 import requests
@@ -31,7 +31,6 @@ from airlift_components.airflow_api.auth import AirflowAuthBackend
 from airlift_components.airflow_api.errors import (
     AirflowError,
     AirflowNotFoundError,
-    AirflowRequestError,
     AirflowResponseError,
 )
 from airlift_components.airflow_api.records import (
@@ -44,29 +43,15 @@ from airlift_components.airflow_api.records import (
     TaskInstanceRecord,
     TaskRecord,
 )
-from airlift_components.airflow_api.transport import AirflowTransport, iter_pages
+from airlift_components.airflow_api.transport import (
+    AirflowTransport,
+    batch_body,
+    iso_timestamp,
+    iter_pages,
+    quote_part,
+)
 
 ApiVersion = Literal["auto", "v1", "v2"]
-
-
-def _iso(value: datetime | str | None) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat()
-
-
-def _future_run_hint(run: DagRunRecord) -> str:
-    """Why a run may never start: Airflow's scheduler leaves runs whose time is still ahead alone."""
-    dates = [date for date in (run.logical_date, run.run_after) if date is not None]
-    when = max(dates, default=None)
-    if when is None or when <= datetime.now(timezone.utc):
-        return ""
-    return (
-        f"; it is not due until {when.isoformat()} (its logical date is in the future, and Airflow's"
-        " scheduler starts no task of a run before then)"
-    )
 
 
 class AirflowClient:
@@ -145,36 +130,8 @@ class AirflowClient:
         return self._version_info
 
     def _detect_version(self) -> AirflowVersionInfo:
-        candidates = ["v2", "v1"] if self._requested_api_version == "auto" else [self._requested_api_version]
         session = self._transport.mount(self.auth_backend.get_session())
-        last_status = None
-        for candidate in candidates:
-            endpoint = f"/api/{candidate}/version"
-            response = self._transport.send(session, "GET", endpoint, idempotent=True)
-            last_status = response.status_code
-            if response.status_code == 404:
-                continue
-            if response.status_code in (401, 403):
-                # The endpoint exists but wants credentials (some Airflow 2 setups): the dialect is known.
-                return AirflowVersionInfo(version="unknown", api_version=candidate)
-            if response.status_code >= 400:
-                raise AirflowRequestError(
-                    f"version endpoint answered HTTP {response.status_code}",
-                    webserver_url=self.webserver_url,
-                    endpoint=endpoint,
-                    status_code=response.status_code,
-                )
-            version = str(self._transport.decode(response, endpoint).get("version", "unknown"))
-            if self._requested_api_version == "auto" and version.startswith("2.") and candidate == "v2":
-                continue
-            return AirflowVersionInfo(version=version, api_version=candidate)
-        raise AirflowRequestError(
-            f"no Airflow REST API found (version endpoints answered HTTP {last_status}); "
-            "is this the Airflow webserver / API server URL?",
-            webserver_url=self.webserver_url,
-            endpoint="/api/v2/version",
-            status_code=last_status,
-        )
+        return self._transport.detect_version(session, self._requested_api_version)
 
     def _get_session(self) -> requests.Session:
         if self._session is None:
@@ -281,13 +238,13 @@ class AirflowClient:
 
     def get_dag(self, dag_id: str) -> DagRecord:
         """One DAG by id (raises :class:`AirflowNotFoundError` if Airflow does not know it)."""
-        return DagRecord.model_validate(self.request("GET", self._path(f"/dags/{_q(dag_id)}")))
+        return DagRecord.model_validate(self.request("GET", self._path(f"/dags/{quote_part(dag_id)}")))
 
     def set_dag_paused(self, dag_id: str, paused: bool) -> DagRecord:
         """Pause or unpause a DAG."""
         body = self.request(
             "PATCH",
-            self._path(f"/dags/{_q(dag_id)}"),
+            self._path(f"/dags/{quote_part(dag_id)}"),
             params={"update_mask": "is_paused"},
             json={"is_paused": paused},
             idempotent=True,
@@ -296,7 +253,7 @@ class AirflowClient:
 
     def list_tasks(self, dag_id: str) -> list[TaskRecord]:
         """The tasks of one DAG with upstream and downstream ids."""
-        body = self.request("GET", self._path(f"/dags/{_q(dag_id)}/tasks"))
+        body = self.request("GET", self._path(f"/dags/{quote_part(dag_id)}/tasks"))
         rows = self._transport.rows(body, "tasks", self._path(f"/dags/{dag_id}/tasks"))
         return TaskRecord.list_from_api(dag_id, rows)
 
@@ -312,7 +269,7 @@ class AirflowClient:
     def get_dag_source(self, dag_id: str) -> str:
         """The Python source of the file that defines ``dag_id``."""
         if self.api_version == "v2":
-            body = self.request("GET", self._path(f"/dagSources/{_q(dag_id)}"))
+            body = self.request("GET", self._path(f"/dagSources/{quote_part(dag_id)}"))
         else:
             token = self.get_dag(dag_id).file_token
             body = self.request(
@@ -331,7 +288,7 @@ class AirflowClient:
         end_date_lte: datetime | None = None,
     ) -> Iterator[list[DagRunRecord]]:
         """DAG runs across DAGs (the batch endpoint), ordered by end date, one list per page."""
-        payload = _batch_body(
+        payload = batch_body(
             order_by="end_date",
             dag_ids=dag_ids,
             states=states,
@@ -348,7 +305,7 @@ class AirflowClient:
     def get_dag_run(self, dag_id: str, run_id: str) -> DagRunRecord:
         """One DAG run."""
         return DagRunRecord.model_validate(
-            self.request("GET", self._path(f"/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}"))
+            self.request("GET", self._path(f"/dags/{quote_part(dag_id)}/dagRuns/{quote_part(run_id)}"))
         )
 
     def iter_task_instance_pages(
@@ -363,7 +320,7 @@ class AirflowClient:
     ) -> Iterator[list[TaskInstanceRecord]]:
         """Task instances across DAGs and runs (the batch endpoint), one list per page."""
         # Airflow 2's task-instance batch body has no order_by.
-        payload = _batch_body(
+        payload = batch_body(
             order_by="end_date" if self.api_version == "v2" else None,
             dag_ids=dag_ids,
             dag_run_ids=run_ids,
@@ -392,10 +349,12 @@ class AirflowClient:
         if run_id is not None:
             payload["dag_run_id"] = run_id
         if self.api_version == "v2":
-            payload["logical_date"] = _iso(logical_date)
+            payload["logical_date"] = iso_timestamp(logical_date)
         elif logical_date is not None:
-            payload["logical_date"] = _iso(logical_date)
-        body = self.request("POST", self._path(f"/dags/{_q(dag_id)}/dagRuns"), json=payload, idempotent=False)
+            payload["logical_date"] = iso_timestamp(logical_date)
+        body = self.request(
+            "POST", self._path(f"/dags/{quote_part(dag_id)}/dagRuns"), json=payload, idempotent=False
+        )
         return DagRunRecord.model_validate(body)
 
     def wait_for_dag_run(
@@ -410,7 +369,7 @@ class AirflowClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(
                     f"DAG run {dag_id}/{run_id} on {self.webserver_url} still {run.state!r} after {timeout:.0f}s"
-                    + _future_run_hint(run)
+                    + run.not_due_hint()
                 )
             time.sleep(poll_interval)
 
@@ -419,7 +378,7 @@ class AirflowClient:
     def get_variable(self, key: str) -> str | None:
         """An Airflow Variable's value, or None if it does not exist."""
         try:
-            body = self.request("GET", self._path(f"/variables/{_q(key)}"))
+            body = self.request("GET", self._path(f"/variables/{quote_part(key)}"))
         except AirflowNotFoundError:
             return None
         return body.get("value")
@@ -432,7 +391,7 @@ class AirflowClient:
         try:
             self.request(
                 "PATCH",
-                self._path(f"/variables/{_q(key)}"),
+                self._path(f"/variables/{quote_part(key)}"),
                 json=payload,
                 idempotent=True,
             )
@@ -455,7 +414,7 @@ class AirflowClient:
         newest first and stops after the first page that reaches back past ``timestamp_gte``.
         """
         if self.api_version == "v2":
-            params = {"order_by": "timestamp", "timestamp_gte": _iso(timestamp_gte)}
+            params = {"order_by": "timestamp", "timestamp_gte": iso_timestamp(timestamp_gte)}
             for rows in self._pages("/assets/events", "asset_events", params):
                 yield [AssetEventRecord.model_validate(row) for row in rows]
             return
@@ -472,25 +431,6 @@ class AirflowClient:
 
     def __repr__(self) -> str:
         return f"AirflowClient(name={self.name!r}, webserver_url={self.webserver_url!r})"
-
-
-def _batch_body(**filters: Any) -> dict[str, Any]:
-    """A batch-list body from the filters that are set (lists as lists, datetimes as ISO strings)."""
-    body: dict[str, Any] = {}
-    for name, value in filters.items():
-        if value is None:
-            continue
-        if isinstance(value, datetime):
-            body[name] = _iso(value)
-        elif isinstance(value, str):
-            body[name] = value
-        else:
-            body[name] = list(value)
-    return body
-
-
-def _q(part: str) -> str:
-    return requests.utils.quote(part, safe="")
 
 
 __all__ = ["AirflowClient", "AirflowError", "FINISHED_RUN_STATES"]

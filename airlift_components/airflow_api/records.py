@@ -8,7 +8,7 @@ serialize to JSON and back (by field name).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import (
@@ -157,6 +157,17 @@ class DagRunRecord(_Record):
     data_interval_start: datetime | None = None
     data_interval_end: datetime | None = None
     conf: dict[str, Any] | None = None
+
+    def not_due_hint(self) -> str:
+        """Why the run may not have started (its time is still ahead, and Airflow's scheduler waits), or ``""``."""
+        dates = [date for date in (self.logical_date, self.run_after) if date is not None]
+        when = max(dates, default=None)
+        if when is None or when <= datetime.now(timezone.utc):
+            return ""
+        return (
+            f"; it is not due until {when.isoformat()} (its logical date is in the future, and Airflow's"
+            " scheduler starts no task of a run before then)"
+        )
 
 
 class TaskInstanceRecord(_Record):

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import requests
@@ -25,6 +26,7 @@ from airlift_components.airflow_api.errors import (
     AirflowResponseError,
     AirflowUnavailableError,
 )
+from airlift_components.airflow_api.records import AirflowVersionInfo
 from airlift_components.http_retry import (
     RETRY_STATUSES,
     backoff_delay,
@@ -142,6 +144,38 @@ class AirflowTransport:
                 endpoint=endpoint,
             )
 
+    def detect_version(self, session: requests.Session, requested: str) -> AirflowVersionInfo:
+        """The Airflow version and API dialect: ``/api/v2/version``, then ``/api/v1/version`` (for ``"auto"``)."""
+        candidates = ["v2", "v1"] if requested == "auto" else [requested]
+        last_status = None
+        for candidate in candidates:
+            endpoint = f"/api/{candidate}/version"
+            response = self.send(session, "GET", endpoint, idempotent=True)
+            last_status = response.status_code
+            if response.status_code == 404:
+                continue
+            if response.status_code in (401, 403):
+                # The endpoint exists but wants credentials (some Airflow 2 setups): the dialect is known.
+                return AirflowVersionInfo(version="unknown", api_version=candidate)
+            if response.status_code >= 400:
+                raise AirflowRequestError(
+                    f"version endpoint answered HTTP {response.status_code}",
+                    webserver_url=self.webserver_url,
+                    endpoint=endpoint,
+                    status_code=response.status_code,
+                )
+            version = str(self.decode(response, endpoint).get("version", "unknown"))
+            if requested == "auto" and version.startswith("2.") and candidate == "v2":
+                continue
+            return AirflowVersionInfo(version=version, api_version=candidate)
+        raise AirflowRequestError(
+            f"no Airflow REST API found (version endpoints answered HTTP {last_status}); "
+            "is this the Airflow webserver / API server URL?",
+            webserver_url=self.webserver_url,
+            endpoint="/api/v2/version",
+            status_code=last_status,
+        )
+
     def _log_failure(self, method: str, endpoint: str, problem: str, attempt: int, attempts: int) -> None:
         logger.warning(
             "Airflow %s: %s %s failed (%s), attempt %d/%d",
@@ -224,3 +258,32 @@ def _detail(response: requests.Response) -> str:
         return ""
     text = detail if isinstance(detail, str) else str(detail)
     return f": {text[:300]}"
+
+
+def iso_timestamp(value: datetime | str | None) -> str | None:
+    """A datetime as ISO 8601 text (naive means UTC); text and None pass through."""
+    if value is None or isinstance(value, str):
+        return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.isoformat()
+
+
+def batch_body(**filters: Any) -> dict[str, Any]:
+    """A batch-list body from the filters that are set (lists as lists, datetimes as ISO strings)."""
+    body: dict[str, Any] = {}
+    for name, value in filters.items():
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            body[name] = iso_timestamp(value)
+        elif isinstance(value, str):
+            body[name] = value
+        else:
+            body[name] = list(value)
+    return body
+
+
+def quote_part(part: str) -> str:
+    """One URL path segment, every reserved character escaped (DAG and run ids may hold ``/`` or ``:``)."""
+    return requests.utils.quote(part, safe="")
