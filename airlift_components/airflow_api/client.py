@@ -96,12 +96,7 @@ class AirflowClient:
         self.verify = verify
         self.max_workers = max_workers
         self._transport = AirflowTransport(
-            self.webserver_url,
-            name=self.name,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff_seconds=backoff_seconds,
-            verify=verify,
+            self.webserver_url, self.name, timeout, max_retries, backoff_seconds, verify
         )
         self._requested_api_version = api_version
         self._version_info: AirflowVersionInfo | None = None

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -41,6 +42,7 @@ logger = logging.getLogger("airlift_components.airflow_api")
 _MAX_BACKOFF_S = 10.0
 
 
+@dataclass
 class AirflowTransport:
     """Sends requests to one Airflow through a session and turns failures into named errors.
 
@@ -53,25 +55,15 @@ class AirflowTransport:
         verify: TLS verification: True, a CA bundle path, or False.
     """
 
-    def __init__(
-        self,
-        webserver_url: str,
-        *,
-        name: str,
-        timeout: float,
-        max_retries: int,
-        backoff_seconds: float,
-        verify: bool | str,
-    ) -> None:
-        self.webserver_url = webserver_url
-        self.name = name
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff_seconds = backoff_seconds
-        self.verify = verify
-        #: HTTP requests sent so far, each retry counted.
-        self.request_count = 0
-        self._count_lock = threading.Lock()
+    webserver_url: str
+    name: str
+    timeout: float
+    max_retries: int
+    backoff_seconds: float
+    verify: bool | str
+    #: HTTP requests sent so far, each retry counted.
+    request_count: int = 0
+    _count_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def mount(self, session: requests.Session, pool_maxsize: int = 10) -> requests.Session:
         """Put the retrying connection pool on ``session`` (and return it)."""
