@@ -227,13 +227,11 @@ class AirflowClient:
             params["tags"] = list(tags)
         if paused is not None:
             params["paused"] = "true" if paused else "false"
-        return [
-            DagRecord.model_validate(row) for page in self._pages("/dags", "dags", params) for row in page
-        ]
+        return [DagRecord.from_api(row) for page in self._pages("/dags", "dags", params) for row in page]
 
     def get_dag(self, dag_id: str) -> DagRecord:
         """One DAG by id (raises :class:`AirflowNotFoundError` if Airflow does not know it)."""
-        return DagRecord.model_validate(self.request("GET", self._path(f"/dags/{quote_part(dag_id)}")))
+        return DagRecord.from_api(self.request("GET", self._path(f"/dags/{quote_part(dag_id)}")))
 
     def set_dag_paused(self, dag_id: str, paused: bool) -> DagRecord:
         """Pause or unpause a DAG."""
@@ -244,7 +242,7 @@ class AirflowClient:
             json={"is_paused": paused},
             idempotent=True,
         )
-        return DagRecord.model_validate(body)
+        return DagRecord.from_api(body)
 
     def list_tasks(self, dag_id: str) -> list[TaskRecord]:
         """The tasks of one DAG with upstream and downstream ids."""
@@ -291,7 +289,7 @@ class AirflowClient:
             end_date_lte=end_date_lte,
         )
         for rows in self._pages("/dags/~/dagRuns/list", "dag_runs", payload, post=True):
-            yield [DagRunRecord.model_validate(row) for row in rows]
+            yield [DagRunRecord.from_api(row) for row in rows]
 
     def list_dag_runs(self, **filters: Any) -> list[DagRunRecord]:
         """All DAG runs matching the filters of :meth:`iter_dag_run_pages`."""
@@ -299,7 +297,7 @@ class AirflowClient:
 
     def get_dag_run(self, dag_id: str, run_id: str) -> DagRunRecord:
         """One DAG run."""
-        return DagRunRecord.model_validate(
+        return DagRunRecord.from_api(
             self.request("GET", self._path(f"/dags/{quote_part(dag_id)}/dagRuns/{quote_part(run_id)}"))
         )
 
@@ -325,7 +323,7 @@ class AirflowClient:
             end_date_lte=end_date_lte,
         )
         for rows in self._pages("/dags/~/dagRuns/~/taskInstances/list", "task_instances", payload, post=True):
-            yield [TaskInstanceRecord.model_validate(row) for row in rows]
+            yield [TaskInstanceRecord.from_api(row) for row in rows]
 
     def list_task_instances(self, **filters: Any) -> list[TaskInstanceRecord]:
         """All task instances matching the filters of :meth:`iter_task_instance_pages`."""
@@ -350,7 +348,7 @@ class AirflowClient:
         body = self.request(
             "POST", self._path(f"/dags/{quote_part(dag_id)}/dagRuns"), json=payload, idempotent=False
         )
-        return DagRunRecord.model_validate(body)
+        return DagRunRecord.from_api(body)
 
     def wait_for_dag_run(
         self, dag_id: str, run_id: str, *, timeout: float = 300.0, poll_interval: float = 1.0
@@ -398,9 +396,7 @@ class AirflowClient:
     def list_assets(self) -> list[AirflowAssetRecord]:
         """Every Airflow asset (Airflow 3) or dataset (Airflow 2), with producers and consumers, paged to the end."""
         suffix, key = ("/assets", "assets") if self.api_version == "v2" else ("/datasets", "datasets")
-        return [
-            AirflowAssetRecord.model_validate(row) for page in self._pages(suffix, key, {}) for row in page
-        ]
+        return [AirflowAssetRecord.from_api(row) for page in self._pages(suffix, key, {}) for row in page]
 
     def iter_asset_event_pages(self, *, timestamp_gte: datetime) -> Iterator[list[AssetEventRecord]]:
         """Asset (dataset) events at or after ``timestamp_gte``, one list per page.
@@ -411,10 +407,10 @@ class AirflowClient:
         if self.api_version == "v2":
             params = {"order_by": "timestamp", "timestamp_gte": iso_timestamp(timestamp_gte)}
             for rows in self._pages("/assets/events", "asset_events", params):
-                yield [AssetEventRecord.model_validate(row) for row in rows]
+                yield [AssetEventRecord.from_api(row) for row in rows]
             return
         for rows in self._pages("/datasets/events", "dataset_events", {"order_by": "-timestamp"}):
-            page = [AssetEventRecord.model_validate(row) for row in rows]
+            page = [AssetEventRecord.from_api(row) for row in rows]
             yield [event for event in page if event.timestamp >= timestamp_gte]
             if any(event.timestamp < timestamp_gte for event in page):
                 return

@@ -1,24 +1,21 @@
 """Typed records for what the Airflow REST API returns, the same for Airflow 3 (``/api/v2``) and 2 (``/api/v1``).
 
-Each record reads both dialects' JSON itself (``DagRunRecord.model_validate(row)``): the field names that
+Each record reads both dialects' JSON itself (``DagRunRecord.from_api(row)``): the field names that
 differ are listed as ``AliasChoices`` next to the field, so nothing above the client knows which Airflow
-version answered. A JSON ``null`` means the field's default. They are pydantic models so that snapshots
+version answered; a JSON ``null`` means the field's default. They are pydantic models so that snapshots
 serialize to JSON and back (by field name).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Self
 
 from pydantic import (
     AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
 )
 from pydantic_core import PydanticUndefined
 
@@ -34,14 +31,16 @@ def _either(*names: str, default: Any = PydanticUndefined) -> Any:
 class _Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    @field_validator("*", mode="before")
     @classmethod
-    def _null_is_the_default(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is None and info.field_name is not None:
-            field = cls.model_fields[info.field_name]
-            if not field.is_required():
-                return field.get_default(call_default_factory=True)
-        return value
+    def from_api(cls, row: dict[str, Any]) -> Self:
+        """The record from one row of either dialect's JSON (a ``null`` means the field's default)."""
+        return cls.model_validate(cls._api_values({k: v for k, v in row.items() if v is not None}))
+
+    @classmethod
+    def _api_values(cls, row: dict[str, Any]) -> dict[str, Any]:
+        # The values that differ by more than their name (names: AliasChoices). Only API rows go through
+        # here: a snapshot read back validates in pydantic's core alone, which keeps cached loads fast.
+        return row
 
 
 def _names(rows: Any, key: str) -> tuple[str, ...]:
@@ -78,23 +77,15 @@ class DagRecord(_Record):
     description: str | None = None
     file_token: str | None = None
 
-    @model_validator(mode="before")
     @classmethod
-    def _active_from_stale(cls, data: Any) -> Any:
+    def _api_values(cls, row: dict[str, Any]) -> dict[str, Any]:
+        values = {**row, "tags": _names(row.get("tags"), "name")}
+        if "schedule_interval" in row:
+            values["schedule_interval"] = _v1_schedule(row["schedule_interval"])
         # Airflow 3 says whether a DAG is stale (its file is gone), Airflow 2 whether it is active.
-        if isinstance(data, dict) and "is_active" not in data and "is_stale" in data:
-            return {**data, "is_active": not data["is_stale"]}
-        return data
-
-    @field_validator("schedule", mode="before")
-    @classmethod
-    def _schedule_text(cls, value: Any) -> Any:
-        return _v1_schedule(value)
-
-    @field_validator("tags", mode="before")
-    @classmethod
-    def _tag_names(cls, value: Any) -> Any:
-        return _names(value, "name")
+        if "is_active" not in row and "is_stale" in row:
+            values["is_active"] = not row["is_stale"]
+        return values
 
 
 class TaskRecord(_Record):
@@ -114,19 +105,12 @@ class TaskRecord(_Record):
     trigger_rule: str | None = None
     template_fields: tuple[str, ...] = ()
 
-    @model_validator(mode="before")
     @classmethod
-    def _operator_from_class_ref(cls, data: Any) -> Any:
+    def _api_values(cls, row: dict[str, Any]) -> dict[str, Any]:
         # Both dialects name the operator class in class_ref; Airflow 3 also has operator_name.
-        if (
-            isinstance(data, dict)
-            and "operator" not in data
-            and ("class_ref" in data or "operator_name" in data)
-        ):
-            class_ref = data.get("class_ref") or {}
-            operator = class_ref.get("class_name") or data.get("operator_name")
-            return {**data, "operator": operator, "operator_module": class_ref.get("module_path")}
-        return data
+        class_ref = row.get("class_ref") or {}
+        operator = class_ref.get("class_name") or row.get("operator_name")
+        return {**row, "operator": operator, "operator_module": class_ref.get("module_path")}
 
     @classmethod
     def list_from_api(cls, dag_id: str, rows: list[dict[str, Any]]) -> list[TaskRecord]:
@@ -136,7 +120,7 @@ class TaskRecord(_Record):
             for downstream in row.get("downstream_task_ids") or ():
                 upstream.setdefault(downstream, []).append(row["task_id"])
         return [
-            cls.model_validate(
+            cls.from_api(
                 {**row, "dag_id": dag_id, "upstream_task_ids": sorted(upstream.get(row["task_id"], ()))}
             )
             for row in rows
@@ -208,20 +192,16 @@ class AirflowAssetRecord(_Record):
         "consuming_dag_ids", "scheduled_dags", "consuming_dags", default=()
     )
 
-    @field_validator("extra", mode="before")
     @classmethod
-    def _empty_extra_is_none(cls, value: Any) -> Any:
-        return value or None
-
-    @field_validator("producing_tasks", mode="before")
-    @classmethod
-    def _task_pairs(cls, value: Any) -> Any:
-        return sorted((t["dag_id"], t["task_id"]) if isinstance(t, dict) else tuple(t) for t in value or ())
-
-    @field_validator("consuming_dag_ids", mode="before")
-    @classmethod
-    def _dag_ids(cls, value: Any) -> Any:
-        return sorted(set(_names(value, "dag_id")))
+    def _api_values(cls, row: dict[str, Any]) -> dict[str, Any]:
+        values = {**row, "extra": row.get("extra") or None}
+        values["producing_tasks"] = sorted(
+            (t["dag_id"], t["task_id"]) for t in row.get("producing_tasks") or ()
+        )
+        for name in ("scheduled_dags", "consuming_dags"):
+            if name in row:
+                values[name] = sorted(set(_names(row[name], "dag_id")))
+        return values
 
 
 class AssetEventRecord(_Record):
@@ -237,7 +217,6 @@ class AssetEventRecord(_Record):
     source_run_id: str | None = None
     source_map_index: int | None = None
 
-    @field_validator("extra", mode="before")
     @classmethod
-    def _empty_extra_is_none(cls, value: Any) -> Any:
-        return value or None
+    def _api_values(cls, row: dict[str, Any]) -> dict[str, Any]:
+        return {**row, "extra": row.get("extra") or None}
