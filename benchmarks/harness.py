@@ -11,23 +11,27 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Optional
 
-import requests.adapters
+import urllib3.connectionpool
 from dagster import DagsterEventType, DagsterInstance, Definitions, EventRecordsFilter, build_sensor_context
 
 
 class RequestCounter:
-    """Counts every HTTP request sent through ``requests`` in this process (a hook on the adapter)."""
+    """Counts every HTTP request sent through ``requests`` in this process, retries included.
+
+    The hook sits on urllib3's connection pool, below ``requests``' adapter: urllib3 sends each retry
+    from there (``urlopen`` calls itself), so a retried request is counted once per attempt.
+    """
 
     def __init__(self) -> None:
         self.count = 0
-        original = requests.adapters.HTTPAdapter.send
+        original = urllib3.connectionpool.HTTPConnectionPool.urlopen
         counter = self
 
-        def counting_send(adapter: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        def counting_urlopen(pool: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
             counter.count += 1
-            return original(adapter, request, *args, **kwargs)
+            return original(pool, method, url, *args, **kwargs)
 
-        requests.adapters.HTTPAdapter.send = counting_send  # type: ignore[method-assign]
+        urllib3.connectionpool.HTTPConnectionPool.urlopen = counting_urlopen  # type: ignore[method-assign]
 
 
 def measure(fn: Callable[[], Any], counter: RequestCounter) -> tuple[Any, float, int]:

@@ -10,7 +10,7 @@ from airlift_components.airflow_api.auth import (
     MwaaSessionAuthBackend,
     TokenAuthBackend,
 )
-from airlift_components.airflow_api.client import FINISHED_RUN_STATES, AirflowClient
+from airlift_components.airflow_api.client import AirflowClient
 from airlift_components.airflow_api.cloud_auth import (
     AstronomerAuthBackend,
     ComposerAuthBackend,
@@ -27,6 +27,7 @@ from airlift_components.airflow_api.errors import (
     AirflowUnavailableError,
 )
 from airlift_components.airflow_api.records import (
+    FINISHED_RUN_STATES,
     AirflowAssetRecord,
     AirflowVersionInfo,
     AssetEventRecord,

@@ -1,9 +1,9 @@
 """The Airflow REST client: one object per Airflow instance, speaking Airflow 3 (``/api/v2``) and 2 (``/api/v1``).
 
-It reuses one ``requests.Session`` (keep-alive), puts a timeout on every call, retries idempotent
-calls with backoff on connection errors, timeouts, 429 and 5xx, pages every listing to the end
-(following ``total_entries`` and whatever page size the server really applies), and turns both
-dialects into the records of :mod:`airlift_components.airflow_api.records`.
+This module holds the endpoint methods. How a request travels (one pooled ``requests.Session``, a
+timeout on every call, urllib3 retries of idempotent calls, named errors, paging to the end) is
+:mod:`~airlift_components.airflow_api.transport`; each record reads both dialects' JSON itself
+(:mod:`~airlift_components.airflow_api.records`).
 
 Example::
 
@@ -18,29 +18,23 @@ Example::
 
 from __future__ import annotations
 
-import logging
-import random
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Literal
 
 import requests
-from requests.adapters import HTTPAdapter
 
-from airlift_components.airflow_api.auth import TLS_FIX, AirflowAuthBackend
+from airlift_components.airflow_api.auth import AirflowAuthBackend
 from airlift_components.airflow_api.errors import (
-    AirflowAuthenticationError,
     AirflowError,
     AirflowNotFoundError,
-    AirflowRequestError,
     AirflowResponseError,
-    AirflowTLSError,
-    AirflowUnavailableError,
 )
 from airlift_components.airflow_api.records import (
+    FINISHED_RUN_STATES,
     AirflowAssetRecord,
     AirflowVersionInfo,
     AssetEventRecord,
@@ -49,32 +43,15 @@ from airlift_components.airflow_api.records import (
     TaskInstanceRecord,
     TaskRecord,
 )
-
-logger = logging.getLogger("airlift_components.airflow_api")
+from airlift_components.airflow_api.transport import (
+    AirflowTransport,
+    batch_body,
+    iso_timestamp,
+    iter_pages,
+    quote_part,
+)
 
 ApiVersion = Literal["auto", "v1", "v2"]
-FINISHED_RUN_STATES = ("success", "failed")
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-def _iso(value: datetime | str | None) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat()
-
-
-def _future_run_hint(run: DagRunRecord) -> str:
-    """Why a run may never start: Airflow's scheduler leaves runs whose time is still ahead alone."""
-    dates = [date for date in (run.logical_date, run.run_after) if date is not None]
-    when = max(dates, default=None)
-    if when is None or when <= datetime.now(timezone.utc):
-        return ""
-    return (
-        f"; it is not due until {when.isoformat()} (its logical date is in the future, and Airflow's"
-        " scheduler starts no task of a run before then)"
-    )
 
 
 class AirflowClient:
@@ -118,14 +95,20 @@ class AirflowClient:
         self.page_size = page_size
         self.verify = verify
         self.max_workers = max_workers
-        self.request_count = 0
+        self._transport = AirflowTransport(
+            self.webserver_url, self.name, timeout, max_retries, backoff_seconds, verify
+        )
         self._requested_api_version = api_version
         self._version_info: AirflowVersionInfo | None = None
         self._session: requests.Session | None = None
         self._lock = threading.RLock()
-        self._count_lock = threading.Lock()
 
     # ------------------------------------------------------------------ plumbing
+
+    @property
+    def request_count(self) -> int:
+        """HTTP requests sent to Airflow so far, every retry counted (login requests are not)."""
+        return self._transport.request_count
 
     @property
     def api_version(self) -> str:
@@ -142,47 +125,15 @@ class AirflowClient:
         return self._version_info
 
     def _detect_version(self) -> AirflowVersionInfo:
-        candidates = ["v2", "v1"] if self._requested_api_version == "auto" else [self._requested_api_version]
-        session = self.auth_backend.get_session()
-        last_status = None
-        for candidate in candidates:
-            endpoint = f"/api/{candidate}/version"
-            response = self._send_with_retries(session, "GET", endpoint, idempotent=True)
-            last_status = response.status_code
-            if response.status_code == 404:
-                continue
-            if response.status_code in (401, 403):
-                # The endpoint exists but wants credentials (some Airflow 2 setups): the dialect is known.
-                return AirflowVersionInfo(version="unknown", api_version=candidate)
-            if response.status_code >= 400:
-                raise AirflowRequestError(
-                    f"version endpoint answered HTTP {response.status_code}",
-                    webserver_url=self.webserver_url,
-                    endpoint=endpoint,
-                    status_code=response.status_code,
-                )
-            body = self._json(response, endpoint)
-            version = str(body.get("version", "unknown"))
-            if self._requested_api_version == "auto" and version.startswith("2.") and candidate == "v2":
-                continue
-            return AirflowVersionInfo(version=version, api_version=candidate)
-        raise AirflowRequestError(
-            f"no Airflow REST API found (version endpoints answered HTTP {last_status}); "
-            "is this the Airflow webserver / API server URL?",
-            webserver_url=self.webserver_url,
-            endpoint="/api/v2/version",
-            status_code=last_status,
-        )
+        session = self._transport.mount(self.auth_backend.get_session())
+        return self._transport.detect_version(session, self._requested_api_version)
 
     def _get_session(self) -> requests.Session:
         if self._session is None:
             api_version = self.api_version
             with self._lock:
                 if self._session is None:
-                    session = self.auth_backend.get_session()
-                    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(self.max_workers, 4))
-                    session.mount("http://", adapter)
-                    session.mount("https://", adapter)
+                    session = self._transport.mount(self.auth_backend.get_session(), self.max_workers)
                     self.auth_backend.authenticate(session, api_version, self.timeout, self.verify)
                     self._session = session
         return self._session
@@ -192,101 +143,6 @@ class AirflowClient:
         if self._session is not None:
             self._session.close()
             self._session = None
-
-    def _send_with_retries(
-        self,
-        session: requests.Session,
-        method: str,
-        endpoint: str,
-        *,
-        params: Any = None,
-        json: Any = None,
-        headers: dict[str, str] | None = None,
-        idempotent: bool,
-    ) -> requests.Response:
-        url = self.webserver_url + endpoint
-        attempts = (self.max_retries + 1) if idempotent else 1
-        last_problem = ""
-        last_retry_after: str | None = None
-        for attempt in range(attempts):
-            if attempt:
-                self._sleep_before_retry(attempt, last_retry_after)
-            last_retry_after = None
-            try:
-                with self._count_lock:
-                    self.request_count += 1
-                response = session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json,
-                    headers=headers,
-                    timeout=self.timeout,
-                    verify=self.verify,
-                )
-            except requests.exceptions.SSLError as exc:
-                raise AirflowTLSError(
-                    f"TLS verification failed ({type(exc).__name__}): the server's certificate is not trusted. "
-                    f"{TLS_FIX}",
-                    webserver_url=self.webserver_url,
-                    endpoint=endpoint,
-                ) from None
-            # ChunkedEncodingError: the connection dropped while the body was read (a truncated answer).
-            except (
-                requests.exceptions.ConnectionError,
-                requests.exceptions.Timeout,
-                requests.exceptions.ChunkedEncodingError,
-            ) as exc:
-                last_problem = type(exc).__name__
-                logger.warning(
-                    "Airflow %s: %s %s failed (%s), attempt %d/%d",
-                    self.name,
-                    method,
-                    endpoint,
-                    last_problem,
-                    attempt + 1,
-                    attempts,
-                )
-                continue
-            if response.status_code in _RETRY_STATUSES and attempt + 1 < attempts:
-                last_problem = f"HTTP {response.status_code}"
-                last_retry_after = response.headers.get("Retry-After")
-                logger.warning(
-                    "Airflow %s: %s %s answered %s, attempt %d/%d",
-                    self.name,
-                    method,
-                    endpoint,
-                    last_problem,
-                    attempt + 1,
-                    attempts,
-                )
-                continue
-            return response
-        raise AirflowUnavailableError(
-            f"Airflow did not answer {method} after {attempts} attempt(s) (last problem: {last_problem})",
-            webserver_url=self.webserver_url,
-            endpoint=endpoint,
-        )
-
-    def _sleep_before_retry(self, attempt: int, retry_after: str | None) -> None:
-        delay = min(self.backoff_seconds * (2 ** (attempt - 1)), 10.0)
-        if retry_after:
-            try:
-                delay = min(max(float(retry_after), delay), 30.0)
-            except ValueError:
-                pass
-        time.sleep(delay * (0.8 + 0.4 * random.random()))
-
-    def _json(self, response: requests.Response, endpoint: str) -> Any:
-        try:
-            return response.json()
-        except ValueError:
-            raise AirflowResponseError(
-                f"HTTP {response.status_code} answer is not valid JSON ({len(response.content)} bytes)",
-                webserver_url=self.webserver_url,
-                endpoint=endpoint,
-                status_code=response.status_code,
-            ) from None
 
     def request(
         self,
@@ -306,10 +162,10 @@ class AirflowClient:
             idempotent = method.upper() == "GET"
         session = self._get_session()
         refreshed = False
-        retried_body = False
+        reread = False
         while True:
             self.auth_backend.before_request(session, self.api_version, self.timeout, self.verify)
-            response = self._send_with_retries(
+            response = self._transport.send(
                 session, method, endpoint, params=params, json=json, headers=headers, idempotent=idempotent
             )
             status = response.status_code
@@ -319,105 +175,35 @@ class AirflowClient:
                 refreshed = True
                 if self.auth_backend.refresh(session, self.api_version, self.timeout, self.verify):
                     continue
-            if status in (401, 403):
-                used = self.auth_backend.describe_credentials()
-                raise AirflowAuthenticationError(
-                    f"Airflow refused the credentials (HTTP {status}){f': {used}' if used else ''}",
-                    webserver_url=self.webserver_url,
-                    endpoint=endpoint,
-                    status_code=status,
-                )
-            if status == 404:
-                raise AirflowNotFoundError(
-                    f"not found (HTTP 404){self._detail(response)}",
-                    webserver_url=self.webserver_url,
-                    endpoint=endpoint,
-                    status_code=status,
-                )
-            if status in _RETRY_STATUSES:
-                raise AirflowUnavailableError(
-                    f"Airflow kept answering HTTP {status}",
-                    webserver_url=self.webserver_url,
-                    endpoint=endpoint,
-                    status_code=status,
-                )
-            if status >= 400:
-                raise AirflowRequestError(
-                    f"Airflow rejected the request (HTTP {status}){self._detail(response)}",
-                    webserver_url=self.webserver_url,
-                    endpoint=endpoint,
-                    status_code=status,
-                )
+            self._transport.check(response, endpoint, self.auth_backend.describe_credentials())
             if status == 204 or not response.content:
                 return None
             try:
-                return self._json(response, endpoint)
+                return self._transport.decode(response, endpoint)
             except AirflowResponseError:
-                # A truncated body is usually a dropped connection: read-only calls get one more try.
-                if idempotent and not retried_body:
-                    retried_body = True
+                # A complete HTTP answer whose JSON is cut short (not an urllib3 retry case, the status was
+                # fine): usually a dropped upstream connection, so read-only calls read it once more.
+                if idempotent and not reread:
+                    reread = True
                     continue
                 raise
-
-    @staticmethod
-    def _detail(response: requests.Response) -> str:
-        try:
-            detail = response.json().get("detail")
-        except (ValueError, AttributeError):
-            return ""
-        if not detail:
-            return ""
-        text = detail if isinstance(detail, str) else str(detail)
-        return f": {text[:300]}"
 
     def _path(self, suffix: str) -> str:
         return f"/api/{self.api_version}{suffix}"
 
-    def _paged_get(self, suffix: str, key: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        offset = 0
-        while True:
-            body = self.request(
-                "GET", self._path(suffix), params={**params, "limit": self.page_size, "offset": offset}
-            )
-            rows = self._rows(body, key, suffix)
-            yield from rows
-            offset += len(rows)
-            total = body.get("total_entries")
-            if (
-                not rows
-                or (total is not None and offset >= total)
-                or (total is None and len(rows) < self.page_size)
-            ):
-                return
+    def _pages(
+        self, suffix: str, key: str, query: dict[str, Any], *, post: bool = False
+    ) -> Iterator[list[Any]]:
+        """The pages of a listing: GET with ``limit``/``offset``, or a batch POST with ``page_limit``/``page_offset``."""
+        endpoint = self._path(suffix)
 
-    def _paged_post(self, suffix: str, key: str, payload: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
-        offset = 0
-        while True:
-            body = self.request(
-                "POST",
-                self._path(suffix),
-                json={**payload, "page_limit": self.page_size, "page_offset": offset},
-                idempotent=True,
-            )
-            rows = self._rows(body, key, suffix)
-            yield rows
-            offset += len(rows)
-            total = body.get("total_entries")
-            if (
-                not rows
-                or (total is not None and offset >= total)
-                or (total is None and len(rows) < self.page_size)
-            ):
-                return
+        def fetch(limit: int, offset: int) -> Any:
+            if post:
+                page = {**query, "page_limit": limit, "page_offset": offset}
+                return self.request("POST", endpoint, json=page, idempotent=True)
+            return self.request("GET", endpoint, params={**query, "limit": limit, "offset": offset})
 
-    def _rows(self, body: Any, key: str, suffix: str) -> list[dict[str, Any]]:
-        if not isinstance(body, dict) or not isinstance(body.get(key), list):
-            raise AirflowResponseError(
-                f"expected a JSON object with a {key!r} list",
-                webserver_url=self.webserver_url,
-                endpoint=self._path(suffix),
-            )
-        return body[key]
+        return iter_pages(fetch, lambda body: self._transport.rows(body, key, endpoint), self.page_size)
 
     # ------------------------------------------------------------------ DAGs and tasks
 
@@ -441,72 +227,28 @@ class AirflowClient:
             params["tags"] = list(tags)
         if paused is not None:
             params["paused"] = "true" if paused else "false"
-        return [self._dag_record(row) for row in self._paged_get("/dags", "dags", params)]
+        return [DagRecord.from_api(row) for page in self._pages("/dags", "dags", params) for row in page]
 
     def get_dag(self, dag_id: str) -> DagRecord:
         """One DAG by id (raises :class:`AirflowNotFoundError` if Airflow does not know it)."""
-        return self._dag_record(self.request("GET", self._path(f"/dags/{_q(dag_id)}")))
-
-    def _dag_record(self, row: dict[str, Any]) -> DagRecord:
-        if self.api_version == "v2":
-            schedule = row.get("timetable_summary")
-            is_active = not row.get("is_stale", False)
-        else:
-            schedule = _v1_schedule(row.get("schedule_interval"))
-            is_active = bool(row.get("is_active", True))
-        return DagRecord(
-            dag_id=row["dag_id"],
-            is_paused=bool(row.get("is_paused")),
-            is_active=is_active,
-            schedule=schedule,
-            schedule_description=row.get("timetable_description"),
-            tags=tuple(t["name"] if isinstance(t, dict) else str(t) for t in row.get("tags") or ()),
-            owners=tuple(row.get("owners") or ()),
-            fileloc=row.get("fileloc"),
-            description=row.get("description"),
-            file_token=row.get("file_token"),
-        )
+        return DagRecord.from_api(self.request("GET", self._path(f"/dags/{quote_part(dag_id)}")))
 
     def set_dag_paused(self, dag_id: str, paused: bool) -> DagRecord:
         """Pause or unpause a DAG."""
         body = self.request(
             "PATCH",
-            self._path(f"/dags/{_q(dag_id)}"),
+            self._path(f"/dags/{quote_part(dag_id)}"),
             params={"update_mask": "is_paused"},
             json={"is_paused": paused},
             idempotent=True,
         )
-        return self._dag_record(body)
+        return DagRecord.from_api(body)
 
     def list_tasks(self, dag_id: str) -> list[TaskRecord]:
         """The tasks of one DAG with upstream and downstream ids."""
-        body = self.request("GET", self._path(f"/dags/{_q(dag_id)}/tasks"))
-        rows = self._rows(body, "tasks", f"/dags/{dag_id}/tasks")
-        upstream: dict[str, list[str]] = {}
-        for row in rows:
-            for downstream in row.get("downstream_task_ids") or ():
-                upstream.setdefault(downstream, []).append(row["task_id"])
-        records = []
-        for row in rows:
-            class_ref = row.get("class_ref") or {}
-            records.append(
-                TaskRecord(
-                    dag_id=dag_id,
-                    task_id=row["task_id"],
-                    downstream_task_ids=tuple(row.get("downstream_task_ids") or ()),
-                    upstream_task_ids=tuple(sorted(upstream.get(row["task_id"], ()))),
-                    operator=class_ref.get("class_name") or row.get("operator_name"),
-                    operator_module=class_ref.get("module_path"),
-                    is_mapped=bool(row.get("is_mapped")),
-                    doc_md=row.get("doc_md"),
-                    retries=row.get("retries"),
-                    pool=row.get("pool"),
-                    queue=row.get("queue"),
-                    trigger_rule=row.get("trigger_rule"),
-                    template_fields=tuple(row.get("template_fields") or ()),
-                )
-            )
-        return records
+        body = self.request("GET", self._path(f"/dags/{quote_part(dag_id)}/tasks"))
+        rows = self._transport.rows(body, "tasks", self._path(f"/dags/{dag_id}/tasks"))
+        return TaskRecord.list_from_api(dag_id, rows)
 
     def list_tasks_for_dags(self, dag_ids: Iterable[str]) -> dict[str, list[TaskRecord]]:
         """Tasks of many DAGs, fetched concurrently (at most ``max_workers`` requests in flight)."""
@@ -520,7 +262,7 @@ class AirflowClient:
     def get_dag_source(self, dag_id: str) -> str:
         """The Python source of the file that defines ``dag_id``."""
         if self.api_version == "v2":
-            body = self.request("GET", self._path(f"/dagSources/{_q(dag_id)}"))
+            body = self.request("GET", self._path(f"/dagSources/{quote_part(dag_id)}"))
         else:
             token = self.get_dag(dag_id).file_token
             body = self.request(
@@ -539,15 +281,15 @@ class AirflowClient:
         end_date_lte: datetime | None = None,
     ) -> Iterator[list[DagRunRecord]]:
         """DAG runs across DAGs (the batch endpoint), ordered by end date, one list per page."""
-        payload = _batch_body(
+        payload = batch_body(
             order_by="end_date",
             dag_ids=dag_ids,
             states=states,
             end_date_gte=end_date_gte,
             end_date_lte=end_date_lte,
         )
-        for rows in self._paged_post("/dags/~/dagRuns/list", "dag_runs", payload):
-            yield [self._run_record(row) for row in rows]
+        for rows in self._pages("/dags/~/dagRuns/list", "dag_runs", payload, post=True):
+            yield [DagRunRecord.from_api(row) for row in rows]
 
     def list_dag_runs(self, **filters: Any) -> list[DagRunRecord]:
         """All DAG runs matching the filters of :meth:`iter_dag_run_pages`."""
@@ -555,21 +297,8 @@ class AirflowClient:
 
     def get_dag_run(self, dag_id: str, run_id: str) -> DagRunRecord:
         """One DAG run."""
-        return self._run_record(self.request("GET", self._path(f"/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}")))
-
-    def _run_record(self, row: dict[str, Any]) -> DagRunRecord:
-        return DagRunRecord(
-            dag_id=row["dag_id"],
-            run_id=row["dag_run_id"],
-            state=row.get("state"),
-            run_type=row.get("run_type"),
-            logical_date=row.get("logical_date") or row.get("execution_date"),
-            run_after=row.get("run_after"),
-            start_date=row.get("start_date"),
-            end_date=row.get("end_date"),
-            data_interval_start=row.get("data_interval_start"),
-            data_interval_end=row.get("data_interval_end"),
-            conf=row.get("conf"),
+        return DagRunRecord.from_api(
+            self.request("GET", self._path(f"/dags/{quote_part(dag_id)}/dagRuns/{quote_part(run_id)}"))
         )
 
     def iter_task_instance_pages(
@@ -584,7 +313,7 @@ class AirflowClient:
     ) -> Iterator[list[TaskInstanceRecord]]:
         """Task instances across DAGs and runs (the batch endpoint), one list per page."""
         # Airflow 2's task-instance batch body has no order_by.
-        payload = _batch_body(
+        payload = batch_body(
             order_by="end_date" if self.api_version == "v2" else None,
             dag_ids=dag_ids,
             dag_run_ids=run_ids,
@@ -593,27 +322,12 @@ class AirflowClient:
             end_date_gte=end_date_gte,
             end_date_lte=end_date_lte,
         )
-        for rows in self._paged_post("/dags/~/dagRuns/~/taskInstances/list", "task_instances", payload):
-            yield [self._task_instance_record(row) for row in rows]
+        for rows in self._pages("/dags/~/dagRuns/~/taskInstances/list", "task_instances", payload, post=True):
+            yield [TaskInstanceRecord.from_api(row) for row in rows]
 
     def list_task_instances(self, **filters: Any) -> list[TaskInstanceRecord]:
         """All task instances matching the filters of :meth:`iter_task_instance_pages`."""
         return [ti for page in self.iter_task_instance_pages(**filters) for ti in page]
-
-    def _task_instance_record(self, row: dict[str, Any]) -> TaskInstanceRecord:
-        return TaskInstanceRecord(
-            dag_id=row["dag_id"],
-            run_id=row["dag_run_id"],
-            task_id=row["task_id"],
-            map_index=row.get("map_index", -1) if row.get("map_index") is not None else -1,
-            try_number=row.get("try_number") or 0,
-            state=row.get("state"),
-            start_date=row.get("start_date"),
-            end_date=row.get("end_date"),
-            logical_date=row.get("logical_date") or row.get("execution_date"),
-            operator=row.get("operator"),
-            rendered_fields=row.get("rendered_fields"),
-        )
 
     def trigger_dag_run(
         self,
@@ -628,11 +342,13 @@ class AirflowClient:
         if run_id is not None:
             payload["dag_run_id"] = run_id
         if self.api_version == "v2":
-            payload["logical_date"] = _iso(logical_date)
+            payload["logical_date"] = iso_timestamp(logical_date)
         elif logical_date is not None:
-            payload["logical_date"] = _iso(logical_date)
-        body = self.request("POST", self._path(f"/dags/{_q(dag_id)}/dagRuns"), json=payload, idempotent=False)
-        return self._run_record(body)
+            payload["logical_date"] = iso_timestamp(logical_date)
+        body = self.request(
+            "POST", self._path(f"/dags/{quote_part(dag_id)}/dagRuns"), json=payload, idempotent=False
+        )
+        return DagRunRecord.from_api(body)
 
     def wait_for_dag_run(
         self, dag_id: str, run_id: str, *, timeout: float = 300.0, poll_interval: float = 1.0
@@ -646,7 +362,7 @@ class AirflowClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(
                     f"DAG run {dag_id}/{run_id} on {self.webserver_url} still {run.state!r} after {timeout:.0f}s"
-                    + _future_run_hint(run)
+                    + run.not_due_hint()
                 )
             time.sleep(poll_interval)
 
@@ -655,7 +371,7 @@ class AirflowClient:
     def get_variable(self, key: str) -> str | None:
         """An Airflow Variable's value, or None if it does not exist."""
         try:
-            body = self.request("GET", self._path(f"/variables/{_q(key)}"))
+            body = self.request("GET", self._path(f"/variables/{quote_part(key)}"))
         except AirflowNotFoundError:
             return None
         return body.get("value")
@@ -668,7 +384,7 @@ class AirflowClient:
         try:
             self.request(
                 "PATCH",
-                self._path(f"/variables/{_q(key)}"),
+                self._path(f"/variables/{quote_part(key)}"),
                 json=payload,
                 idempotent=True,
             )
@@ -680,21 +396,7 @@ class AirflowClient:
     def list_assets(self) -> list[AirflowAssetRecord]:
         """Every Airflow asset (Airflow 3) or dataset (Airflow 2), with producers and consumers, paged to the end."""
         suffix, key = ("/assets", "assets") if self.api_version == "v2" else ("/datasets", "datasets")
-        return [self._asset_record(row) for row in self._paged_get(suffix, key, {})]
-
-    def _asset_record(self, row: dict[str, Any]) -> AirflowAssetRecord:
-        consumers = row.get("scheduled_dags") if self.api_version == "v2" else row.get("consuming_dags")
-        return AirflowAssetRecord(
-            uri=row["uri"],
-            asset_id=row.get("id"),
-            name=row.get("name"),
-            group=row.get("group"),
-            extra=row.get("extra") or None,
-            producing_tasks=tuple(
-                sorted((t["dag_id"], t["task_id"]) for t in row.get("producing_tasks") or ())
-            ),
-            consuming_dag_ids=tuple(sorted({d["dag_id"] for d in consumers or ()})),
-        )
+        return [AirflowAssetRecord.from_api(row) for page in self._pages(suffix, key, {}) for row in page]
 
     def iter_asset_event_pages(self, *, timestamp_gte: datetime) -> Iterator[list[AssetEventRecord]]:
         """Asset (dataset) events at or after ``timestamp_gte``, one list per page.
@@ -703,30 +405,15 @@ class AirflowClient:
         newest first and stops after the first page that reaches back past ``timestamp_gte``.
         """
         if self.api_version == "v2":
-            params = {"order_by": "timestamp", "timestamp_gte": _iso(timestamp_gte)}
-            for rows in _pages(self._paged_get("/assets/events", "asset_events", params), self.page_size):
-                yield [self._asset_event_record(row) for row in rows]
+            params = {"order_by": "timestamp", "timestamp_gte": iso_timestamp(timestamp_gte)}
+            for rows in self._pages("/assets/events", "asset_events", params):
+                yield [AssetEventRecord.from_api(row) for row in rows]
             return
-        for rows in _pages(
-            self._paged_get("/datasets/events", "dataset_events", {"order_by": "-timestamp"}), self.page_size
-        ):
-            page = [self._asset_event_record(row) for row in rows]
+        for rows in self._pages("/datasets/events", "dataset_events", {"order_by": "-timestamp"}):
+            page = [AssetEventRecord.from_api(row) for row in rows]
             yield [event for event in page if event.timestamp >= timestamp_gte]
             if any(event.timestamp < timestamp_gte for event in page):
                 return
-
-    def _asset_event_record(self, row: dict[str, Any]) -> AssetEventRecord:
-        return AssetEventRecord(
-            event_id=row["id"],
-            uri=row.get("uri") or row.get("dataset_uri") or "",
-            timestamp=row["timestamp"],
-            asset_id=row.get("asset_id", row.get("dataset_id")),
-            extra=row.get("extra") or None,
-            source_dag_id=row.get("source_dag_id"),
-            source_task_id=row.get("source_task_id"),
-            source_run_id=row.get("source_run_id"),
-            source_map_index=row.get("source_map_index"),
-        )
 
     def health(self) -> dict[str, Any]:
         """The monitor/health document (no auth needed)."""
@@ -735,50 +422,6 @@ class AirflowClient:
 
     def __repr__(self) -> str:
         return f"AirflowClient(name={self.name!r}, webserver_url={self.webserver_url!r})"
-
-
-def _batch_body(**filters: Any) -> dict[str, Any]:
-    """A batch-list body from the filters that are set (lists as lists, datetimes as ISO strings)."""
-    body: dict[str, Any] = {}
-    for name, value in filters.items():
-        if value is None:
-            continue
-        if isinstance(value, datetime):
-            body[name] = _iso(value)
-        elif isinstance(value, str):
-            body[name] = value
-        else:
-            body[name] = list(value)
-    return body
-
-
-def _pages(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    """Group a row stream into lists of ``size`` (consumed lazily, so stopping early saves requests)."""
-    page: list[dict[str, Any]] = []
-    for row in rows:
-        page.append(row)
-        if len(page) >= size:
-            yield page
-            page = []
-    if page:
-        yield page
-
-
-def _q(part: str) -> str:
-    return requests.utils.quote(part, safe="")
-
-
-def _v1_schedule(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        kind = value.get("__type")
-        if kind == "CronExpression":
-            return value.get("value")
-        if kind == "TimeDelta":
-            return f"every {value.get('days', 0)}d {value.get('seconds', 0)}s"
-        return value.get("value") or kind
-    return str(value)
 
 
 __all__ = ["AirflowClient", "AirflowError", "FINISHED_RUN_STATES"]

@@ -20,7 +20,6 @@ in Dagster; the Dagster sensor skips those task instances (the Dagster run mater
 
 from __future__ import annotations
 
-import inspect
 import os
 import time
 from abc import abstractmethod
@@ -42,7 +41,13 @@ from airlift_components.conventions import (
     RUN_TAG_TRY_NUMBER,
 )
 from airlift_components.formats.proxy_targets import AssetKeyPath, ProxyTargets, ProxyTargetsError
-from airlift_components.in_airflow._compat import DAG, AirflowFailException, BaseOperator, Context
+from airlift_components.in_airflow._compat import (
+    DAG,
+    AirflowFailException,
+    BaseOperator,
+    Context,
+    operator_kwargs_of,
+)
 from airlift_components.in_airflow.dagster_graphql import (
     FINISHED_RUN_STATUSES,
     AssetNode,
@@ -176,10 +181,7 @@ class BaseProxyToDagsterOperator(BaseOperator):
 
     def _is_own_run(self, run: DagsterRun) -> bool:
         # DAG-level runs carry no task id; the tag filter alone would also match task-level runs.
-        return (RUN_TAG_TASK_ID in run.tags) == (RUN_TAG_TASK_ID in self._expected_tag_keys())
-
-    def _expected_tag_keys(self) -> set[str]:
-        return {RUN_TAG_TASK_ID} if self.proxy_marker == PROXY_MARKER_TASK else set()
+        return (RUN_TAG_TASK_ID in run.tags) == (self.proxy_marker == PROXY_MARKER_TASK)
 
     def launch_or_reattach(
         self,
@@ -382,46 +384,6 @@ class BaseProxyDAGToDagsterOperator(BaseProxyToDagsterOperator):
 
     def _what(self) -> str:
         return f"DAG {self.dag_id}"
-
-
-# Constructor arguments that are not copied as-is: the DAG wiring is redone by proxying_to_dagster,
-# defaults were already applied, and deprecated aliases would only warn.
-_NOT_COPIED = frozenset(
-    {"self", "dag", "task_group", "default_args", "pre_execute", "post_execute", "task_display_name", "sla"}
-    | {"task_concurrency", "kwargs", "args"}
-)
-
-
-def operator_kwargs_of(task: BaseOperator) -> dict[str, Any]:
-    """The ``BaseOperator`` constructor arguments that rebuild ``task``'s scheduling behaviour."""
-    kwargs: dict[str, Any] = {}
-    for name, parameter in inspect.signature(BaseOperator.__init__).parameters.items():
-        if name in _NOT_COPIED or parameter.kind in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
-            continue
-        value = getattr(task, name, None)
-        if value is not None:
-            kwargs[name] = value
-    kwargs["task_id"] = task.task_id
-    for name, attribute in (("pre_execute", "_pre_execute_hook"), ("post_execute", "_post_execute_hook")):
-        if getattr(task, attribute, None) is not None:
-            kwargs[name] = getattr(task, attribute)
-    kwargs["weight_rule"] = _weight_rule(getattr(task, "weight_rule", None))
-    if kwargs["weight_rule"] is None:
-        del kwargs["weight_rule"]
-    if getattr(task, "_task_display_name", None):
-        kwargs["task_display_name"] = task._task_display_name
-    return kwargs
-
-
-def _weight_rule(value: Any) -> Any:
-    # Airflow 2.9+ stores a strategy object whose class its constructor does not accept back.
-    if value is None or isinstance(value, str):
-        return value
-    try:
-        from airflow.task.priority_strategy import airflow_priority_weight_strategies_classes
-    except ImportError:  # Airflow 3 keeps the enum / string it was given
-        return value
-    return airflow_priority_weight_strategies_classes.get(type(value), value)
 
 
 def _run_id(context: Mapping[str, Any]) -> str:

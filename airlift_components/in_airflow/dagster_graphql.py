@@ -1,8 +1,9 @@
 """A tiny Dagster GraphQL client for the proxy operators: find assets, launch a run, poll, terminate.
 
 Plain ``requests`` (never dagster). One session per client, a timeout on every call, bounded retries
-with backoff for connection failures and 502/503/504, and named exceptions that never carry the
-session's headers (tokens stay out of logs and exception text).
+with backoff for connection failures and 502/503/504 (urllib3's ``Retry``, the policy of the Airflow
+client too: :mod:`airlift_components.http_retry`), and named exceptions that never carry the session's
+headers (tokens stay out of logs and exception text).
 
 Example::
 
@@ -13,15 +14,25 @@ Example::
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from airlift_components.conventions import DAG_ID_METADATA_KEY
+from airlift_components.http_retry import mount_retrying_adapter, problem_name, retry_policy, retrying
+from airlift_components.in_airflow.dagster_queries import (
+    ALL_ASSET_NODES_QUERY,
+    ASSET_NODE_AND_RUNS_QUERY,
+    LAUNCH_RUN_MUTATION,
+    RUN_FAILURE_QUERY,
+    RUN_QUERY,
+    RUNS_QUERY,
+    TERMINATE_RUN_MUTATION,
+)
 
 #: Dagster run statuses after which a run never changes again.
 FINISHED_RUN_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
@@ -77,99 +88,6 @@ class DagsterRun:
         return self.status in FINISHED_RUN_STATUSES
 
 
-_ASSET_NODE_FIELDS = """
-  assetKey { path }
-  repository { name location { name } }
-  metadataEntries {
-    label
-    ... on TextMetadataEntry { text }
-    ... on JsonMetadataEntry { jsonString }
-  }
-"""
-_RUN_FIELDS = "runId status startTime endTime tags { key value }"
-
-ASSET_NODE_AND_RUNS_QUERY = f"""
-query AirliftProxyLookup($assetKey: AssetKeyInput!, $runTags: [ExecutionTag!]) {{
-  assetNodeOrError(assetKey: $assetKey) {{
-    __typename
-    ... on AssetNode {{ {_ASSET_NODE_FIELDS} }}
-    ... on Error {{ message }}
-  }}
-  runsOrError(filter: {{ tags: $runTags }}) {{
-    __typename
-    ... on Runs {{ results {{ {_RUN_FIELDS} }} }}
-    ... on Error {{ message }}
-  }}
-}}
-"""
-
-ALL_ASSET_NODES_QUERY = f"""
-query AirliftProxyFindDagAsset {{
-  assetNodes {{ {_ASSET_NODE_FIELDS} }}
-}}
-"""
-
-RUNS_QUERY = f"""
-query AirliftProxyRuns($runTags: [ExecutionTag!]) {{
-  runsOrError(filter: {{ tags: $runTags }}) {{
-    __typename
-    ... on Runs {{ results {{ {_RUN_FIELDS} }} }}
-    ... on Error {{ message }}
-  }}
-}}
-"""
-
-RUN_QUERY = f"""
-query AirliftProxyRun($runId: ID!) {{
-  runOrError(runId: $runId) {{
-    __typename
-    ... on Run {{ {_RUN_FIELDS} }}
-    ... on Error {{ message }}
-  }}
-}}
-"""
-
-RUN_FAILURE_QUERY = """
-query AirliftProxyRunFailure($runId: ID!) {
-  logsForRun(runId: $runId) {
-    __typename
-    ... on EventConnection {
-      events {
-        __typename
-        ... on ExecutionStepFailureEvent {
-          stepKey
-          error { message errorChain { error { message } } }
-        }
-        ... on RunFailureEvent { message }
-      }
-    }
-    ... on Error { message }
-  }
-}
-"""
-
-LAUNCH_RUN_MUTATION = f"""
-mutation AirliftProxyLaunch($executionParams: ExecutionParams!) {{
-  launchPipelineExecution(executionParams: $executionParams) {{
-    __typename
-    ... on LaunchRunSuccess {{ run {{ {_RUN_FIELDS} }} }}
-    ... on RunConfigValidationInvalid {{ errors {{ message }} }}
-    ... on Error {{ message }}
-  }}
-}}
-"""
-
-TERMINATE_RUN_MUTATION = """
-mutation AirliftProxyTerminate($runId: String!) {
-  terminateRun(runId: $runId) {
-    __typename
-    ... on TerminateRunFailure { message }
-    ... on Error { message }
-  }
-}
-"""
-
-
 class DagsterGraphQLClient:
     """Calls Dagster's GraphQL endpoint at ``{url}/graphql`` through ``session``.
 
@@ -178,7 +96,7 @@ class DagsterGraphQLClient:
         session: carries auth headers; reused for every call (keep-alive).
         timeout: seconds per HTTP request (connect and read).
         max_attempts: attempts per call when Dagster is unreachable or answers 502/503/504.
-        backoff: seconds before the second attempt; doubles each time, capped at 10s.
+        backoff: seconds before the second attempt; doubles each time (±20 % jitter), capped at 10s.
         launch_timeout: seconds to wait for the launch mutation, which is not retried once sent (a
             busy code server can take long to build the run's job).
     """
@@ -195,6 +113,8 @@ class DagsterGraphQLClient:
     ) -> None:
         self.url = url.rstrip("/")
         self.session = session
+        if _plain_adapter(session, self.url):  # a transport adapter the caller mounted stays
+            mount_retrying_adapter(session)
         self.timeout = timeout
         self.max_attempts = max(1, max_attempts)
         self.backoff = backoff
@@ -240,39 +160,50 @@ class DagsterGraphQLClient:
         """
         payload = {"query": query, "variables": dict(variables or {})}
         timeout = timeout or self.timeout
-        last_problem = ""
-        for attempt in range(1, self.max_attempts + 1):
-            if attempt > 1:
-                time.sleep(min(self.backoff * 2 ** (attempt - 2), 10.0))
+        attempts = 1
+
+        def on_retry(problem: str) -> None:
+            nonlocal attempts
+            attempts += 1
             self.request_count += 1
-            try:
+
+        policy = retry_policy(
+            self.max_attempts - 1,
+            self.backoff,
+            on_retry=on_retry,
+            statuses=_RETRIED_STATUS_CODES,
+            unsent_only=retry_unsent_only,
+        )
+        self.request_count += 1
+        try:
+            with retrying(policy):
                 response = self.session.post(self.graphql_url, json=payload, timeout=timeout)
-            except requests.ConnectionError as exc:  # includes ConnectTimeout: nothing reached Dagster
-                last_problem = f"cannot connect ({type(exc).__name__})"
-                continue
-            except requests.Timeout:  # read timeout: Dagster may have acted on the request
-                last_problem = f"no answer within {timeout:.0f}s"
-                if retry_unsent_only:
-                    break
-                continue
-            except requests.RequestException as exc:
-                raise DagsterGraphQLError(
-                    f"request to {self.safe_url}/graphql failed: {type(exc).__name__}"
-                ) from None
-            if response.status_code in (401, 403):
-                raise DagsterAuthenticationError(
-                    f"Dagster at {self.safe_url}/graphql refused the credentials (HTTP {response.status_code}); "
-                    "check the token or override get_dagster_session()"
-                )
-            if response.status_code in _RETRIED_STATUS_CODES:
-                last_problem = f"HTTP {response.status_code}"
-                if retry_unsent_only:
-                    break
-                continue
-            return self._data(response)
-        raise DagsterUnavailableError(
-            f"Dagster at {self.safe_url}/graphql is unavailable: {last_problem} "
-            f"(after {attempt} attempt{'s' if attempt > 1 else ''})"
+        except (requests.ConnectionError, requests.Timeout) as exc:  # ConnectTimeout is a ConnectionError
+            problem = problem_name(exc)
+            # A read timeout: Dagster may have acted on the request. Anything else never reached it.
+            reason = (
+                f"no answer within {timeout:.0f}s"
+                if problem == "ReadTimeout"
+                else f"cannot connect ({problem})"
+            )
+            raise self._unavailable(reason, attempts) from None
+        except requests.RequestException as exc:
+            raise DagsterGraphQLError(
+                f"request to {self.safe_url}/graphql failed: {type(exc).__name__}"
+            ) from None
+        if response.status_code in (401, 403):
+            raise DagsterAuthenticationError(
+                f"Dagster at {self.safe_url}/graphql refused the credentials (HTTP {response.status_code}); "
+                "check the token or override get_dagster_session()"
+            )
+        if response.status_code in _RETRIED_STATUS_CODES:
+            raise self._unavailable(f"HTTP {response.status_code}", attempts)
+        return self._data(response)
+
+    def _unavailable(self, problem: str, attempts: int) -> DagsterUnavailableError:
+        return DagsterUnavailableError(
+            f"Dagster at {self.safe_url}/graphql is unavailable: {problem} "
+            f"(after {attempts} attempt{'s' if attempts > 1 else ''})"
         )
 
     def _data(self, response: requests.Response) -> dict[str, Any]:
@@ -402,6 +333,13 @@ class DagsterGraphQLClient:
 
     def __repr__(self) -> str:
         return f"DagsterGraphQLClient(url={self.url!r})"
+
+
+def _plain_adapter(session: requests.Session, url: str) -> bool:
+    try:
+        return type(session.get_adapter(url)) is HTTPAdapter
+    except requests.exceptions.InvalidSchema:
+        return False  # not http(s): the first call says so
 
 
 def _innermost_error(error: Mapping[str, Any]) -> str:

@@ -50,29 +50,28 @@ def dagster_session_from_env(url: str) -> requests.Session:
     return session
 
 
-class DefaultProxyTaskToDagsterOperator(BaseProxyTaskToDagsterOperator):
+class DagsterFromEnvironment:
+    """The Dagster connection of the default operators: ``AIRLIFT_DAGSTER_URL`` and ``AIRLIFT_DAGSTER_TOKEN``.
+
+    Mixed in before a base proxy operator, whose two abstract methods it implements.
+    """
+
+    def get_dagster_session(self, context: Context) -> requests.Session:
+        """A session with the token from ``AIRLIFT_DAGSTER_TOKEN``, if any."""
+        return dagster_session_from_env(self.get_dagster_url(context))
+
+    def get_dagster_url(self, context: Context) -> str:
+        """``AIRLIFT_DAGSTER_URL`` or ``http://localhost:3000``."""
+        return dagster_url_from_env()
+
+
+class DefaultProxyTaskToDagsterOperator(DagsterFromEnvironment, BaseProxyTaskToDagsterOperator):
     """Task-level proxy configured by ``AIRLIFT_DAGSTER_URL`` / ``AIRLIFT_DAGSTER_TOKEN``."""
 
-    def get_dagster_session(self, context: Context) -> requests.Session:
-        """A session with the token from ``AIRLIFT_DAGSTER_TOKEN``, if any."""
-        return dagster_session_from_env(self.get_dagster_url(context))
 
-    def get_dagster_url(self, context: Context) -> str:
-        """``AIRLIFT_DAGSTER_URL`` or ``http://localhost:3000``."""
-        return dagster_url_from_env()
-
-
-class DefaultProxyDAGToDagsterOperator(BaseProxyDAGToDagsterOperator):
+class DefaultProxyDAGToDagsterOperator(DagsterFromEnvironment, BaseProxyDAGToDagsterOperator):
     """DAG-level proxy configured by ``AIRLIFT_DAGSTER_URL`` / ``AIRLIFT_DAGSTER_TOKEN``."""
 
-    def get_dagster_session(self, context: Context) -> requests.Session:
-        """A session with the token from ``AIRLIFT_DAGSTER_TOKEN``, if any."""
-        return dagster_session_from_env(self.get_dagster_url(context))
 
-    def get_dagster_url(self, context: Context) -> str:
-        """``AIRLIFT_DAGSTER_URL`` or ``http://localhost:3000``."""
-        return dagster_url_from_env()
-
-
-#: The seed tutorial's name for the default task-level operator.
+#: dagster-airlift's name for the default task-level operator.
 DefaultProxyToDagsterOperator = DefaultProxyTaskToDagsterOperator
