@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from dagster import AssetKey, AssetMaterialization, AssetRecordsFilter, DagsterInstance, Definitions
 
-from airlift_components.airflow_api import DagRunRecord, TaskInstanceRecord
+from airlift_components.airflow_api import FINISHED_RUN_STATES, DagRunRecord, TaskInstanceRecord
 from airlift_components.cli.definitions import PeeredInstance, peered_instances
 from airlift_components.conventions import EVENT_ID_METADATA_KEY
 from airlift_components.core.events import (
@@ -29,7 +29,6 @@ from airlift_components.core.events import (
     rolled_up_task_events,
     task_instance_events,
 )
-from airlift_components.core.sensor import FINISHED_RUN_STATES
 
 RUN_IDS_PER_QUERY = 100  # keeps the task-instance batch body small
 RECORDS_PER_PAGE = 1000

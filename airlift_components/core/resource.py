@@ -55,10 +55,10 @@ from airlift_components.airflow_api import (
     MwaaSessionAuthBackend,
     TokenAuthBackend,
 )
+from airlift_components.airflow_api.auth import CLOUD_PLATFORM_SCOPE
 
 AuthType = Literal["basic", "token", "mwaa", "mwaa_airflow3", "composer", "astronomer", "python"]
 SECRET_FIELDS = ("password", "token")
-_GOOGLE_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 # Set while Dagster re-creates the resource from processed config, where env vars are already values.
 _FROM_PROCESSED_CONFIG = contextvars.ContextVar("airlift_from_processed_config", default=False)
 
@@ -297,7 +297,9 @@ def _composer(config: AirflowInstanceResource, where: str) -> AirflowAuthBackend
     if path is None:  # Application Default Credentials, resolved when the first token is needed
         return ComposerAuthBackend(config.webserver_url, credentials=None)
     try:
-        credentials = service_account.Credentials.from_service_account_file(path, scopes=[_GOOGLE_SCOPE])
+        credentials = service_account.Credentials.from_service_account_file(
+            path, scopes=[CLOUD_PLATFORM_SCOPE]
+        )
     except (OSError, ValueError) as exc:
         raise _config_error(
             f"{where}: google_credentials_file {path!r} is not a readable service account key ({type(exc).__name__})"

@@ -41,7 +41,13 @@ from dagster import (
     sensor,
 )
 
-from airlift_components.airflow_api import AirflowClient, AirflowError, DagRunRecord, TaskInstanceRecord
+from airlift_components.airflow_api import (
+    FINISHED_RUN_STATES,
+    AirflowClient,
+    AirflowError,
+    DagRunRecord,
+    TaskInstanceRecord,
+)
 from airlift_components.core.cursor import (
     OpenRun,
     SensorCursor,
@@ -71,7 +77,6 @@ DEFAULT_OVERLAP = timedelta(minutes=2)
 DEFAULT_MAX_TASK_INSTANCES_PER_TICK = 2000
 # An open run older than this (its run row vanished, e.g. deleted in Airflow) is dropped with a log line.
 OPEN_RUN_MAX_AGE = timedelta(days=2)
-FINISHED_RUN_STATES = ("success", "failed")
 Row = TypeVar("Row", TaskInstanceRecord, DagRunRecord)
 
 
