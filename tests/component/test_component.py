@@ -206,7 +206,7 @@ BAD_YAML_CASES = {
     "sensor_interval_not_a_number": (
         {
             "name": "x",
-            "auth": {"type": "token", "token_env": "T"},
+            "auth": {"type": "token", "webserver_url": "http://x", "token_env": "T"},
             "sensor": {"minimum_interval_seconds": "often"},
         },
         ["minimum_interval_seconds"],
