@@ -110,6 +110,11 @@ class AirflowClient:
         """HTTP requests sent to Airflow so far, every retry counted (login requests are not)."""
         return self._transport.request_count
 
+    @request_count.setter
+    def request_count(self, value: int) -> None:
+        """Reset the count (``client.request_count = 0``) before measuring what one operation costs."""
+        self._transport.request_count = value
+
     @property
     def api_version(self) -> str:
         """``"v2"`` for Airflow 3, ``"v1"`` for Airflow 2 (detected on first use unless given)."""
