@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from airlift_components.components.airflow_instance import AirflowInstanceComponent
+from tests.conftest import defs_yaml_load_error
 
 AUTH = {"type": "token", "webserver_url": "http://airflow.invalid", "token_env": "AIRLIFT_TEST_TOKEN"}
 
@@ -54,13 +56,49 @@ def test_same_key_inline_and_by_key_is_rejected() -> None:
 
 
 def test_zero_sensor_interval_names_the_field() -> None:
-    with pytest.raises(ValueError, match="sensor.minimum_interval_seconds must be >= 1, got 0"):
-        _component(sensor={"minimum_interval_seconds": 0}).sensor_kwargs()
+    # Declared with `Field(ge=1)`: pydantic refuses it while the YAML is resolved.
+    with pytest.raises(
+        ValueError,
+        match=r"sensor\..*minimum_interval_seconds[^\n]*\n +Input should be greater than or equal to 1",
+    ):
+        _component(sensor={"minimum_interval_seconds": 0})
 
 
 def test_negative_lookback_names_the_field() -> None:
-    with pytest.raises(ValueError, match="sensor.lookback_seconds must be >= 0"):
-        _component(sensor={"lookback_seconds": -5}).sensor_kwargs()
+    with pytest.raises(
+        ValueError, match=r"sensor\..*lookback_seconds[^\n]*\n +Input should be greater than or equal to 0"
+    ):
+        _component(sensor={"lookback_seconds": -5})
+
+
+@pytest.mark.parametrize(
+    ("attributes", "field", "rule"),
+    [
+        (
+            {"sensor": {"minimum_interval_seconds": 0}},
+            "sensor.minimum_interval_seconds",
+            "greater than or equal to 1",
+        ),
+        ({"sensor": {"lookback_seconds": -5}}, "sensor.lookback_seconds", "greater than or equal to 0"),
+        (
+            {"airflow_assets": {"minimum_interval_seconds": 0}},
+            "airflow_assets.minimum_interval_seconds",
+            "greater than or equal to 1",
+        ),
+        ({"timeout_seconds": 0}, "timeout_seconds", "greater than 0"),
+    ],
+)
+def test_out_of_range_number_names_file_line_and_field(
+    attributes: dict[str, Any], field: str, rule: str
+) -> None:
+    text = defs_yaml_load_error({"name": "prod", "auth": AUTH, **attributes})
+    # e.g. `attributes.sensor.SensorModelModel.minimum_interval_seconds.constrained-int at <...>/defs.yaml:5`
+    block, _, name = field.rpartition(".")
+    where = (
+        rf"attributes\.{re.escape(block + '.') if block else ''}\S*{name}\S* at \S*defs/bad/defs\.yaml:\d+"
+    )
+    assert re.search(where, text), text
+    assert f"Input should be {rule}" in text, text
 
 
 def test_unknown_field_in_a_task_mapping_names_it() -> None:

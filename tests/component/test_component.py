@@ -211,6 +211,14 @@ BAD_YAML_CASES = {
         },
         ["minimum_interval_seconds"],
     ),
+    "sensor_interval_zero": (
+        {
+            "name": "x",
+            "auth": {"type": "token", "webserver_url": "http://x", "token_env": "T"},
+            "sensor": {"minimum_interval_seconds": 0},
+        },
+        ["minimum_interval_seconds", "greater than or equal to 1"],
+    ),
     "asset_with_key_and_by_key": (
         {
             "name": "x",

@@ -47,6 +47,7 @@ from dagster.components import (
     StateBackedComponent,
 )
 from dagster.components.scaffold.scaffold import scaffold_with
+from pydantic import Field
 
 from airlift_components.airflow_api import DagRecord
 from airlift_components.components.airflow_instance.models import (
@@ -104,7 +105,9 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
     ca_bundle_path: Annotated[
         str | None, Resolver.default(description="CA bundle file for a private certificate authority.")
     ] = None
-    timeout_seconds: Annotated[float, Resolver.default(description="Timeout of each HTTP request.")] = 30.0
+    timeout_seconds: Annotated[
+        float, Resolver.default(description="Timeout of each HTTP request, in seconds (> 0)."), Field(gt=0)
+    ] = 30.0
     filter: Annotated[FilterModel | None, Resolver.default(description="Which DAGs to peer.")] = None
     mappings: Annotated[
         list[DagMappingModel], Resolver.default(description="Task- and DAG-level asset mappings.")
@@ -171,7 +174,7 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
     def airflow_assets_settings(self) -> AirflowAssetsSettings:
         """The `airflow_assets:` block as builder settings (off when absent)."""
         block = self.airflow_assets or AirflowAssetsModel()
-        return block.settings(f"airflow instance {self.name!r}")
+        return block.settings()
 
     def mapped_dag_ids(self) -> set[str]:
         """DAGs with at least one mapping (their task structure is fetched)."""
@@ -249,7 +252,7 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
 
     def sensor_kwargs(self) -> dict[str, object]:
         """Sensor interval, default status and look-back for the builder."""
-        return (self.sensor or SensorModel()).builder_kwargs(f"airflow instance {self.name!r}")
+        return (self.sensor or SensorModel()).builder_kwargs()
 
     # ------------------------------------------------------------------ StateBackedComponent
 
