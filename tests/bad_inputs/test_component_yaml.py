@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import dagster as dg
 import pytest
 
 from airlift_components.components.airflow_instance import AirflowInstanceComponent
+from airlift_components.core.mappings import mapped_assets_in
 from tests.conftest import defs_yaml_load_error
 
 AUTH = {"type": "token", "webserver_url": "http://airflow.invalid", "token_env": "AIRLIFT_TEST_TOKEN"}
@@ -131,3 +133,27 @@ def test_dag_listed_twice_merges_its_mappings() -> None:
     )
     specs, _ = component.mapped_definitions()
     assert sorted(spec.key.to_user_string() for spec in specs) == ["a", "b"]
+
+
+def test_mappings_given_to_the_builder_are_what_the_specs_metadata_shows() -> None:
+    # The builder gets MappedAsset objects built from the YAML; the inline specs carry the same mappings as
+    # metadata for the UI. Reading that metadata back must give the builder's view exactly.
+    component = _component(
+        partitions={"type": "daily", "start_date": "2024-01-01"},
+        mappings=[
+            _task_mapping(
+                "daily", "load", {"key": "orders", "deps": ["raw/orders"]}, {"by_key": "dbt/orders"}
+            ),
+            _task_mapping("backfill", "load", {"key": "orders"}, {"by_key": "dbt/orders"}),
+            {"dag_id": "daily", "assets": [{"key": "orders"}, {"key": "report"}, {"by_key": "dbt/orders"}]},
+        ],
+    )
+    specs, external = component.mapped_definitions()
+    mapped = component.mapped_assets()
+    assert mapped == [*mapped_assets_in(dg.Definitions(assets=specs)), *external]
+    by_key = {asset.key.to_user_string(): asset for asset in mapped}
+    assert by_key["orders"].task_handles == (("daily", "load"), ("backfill", "load"))
+    assert by_key["orders"].dag_ids == ("daily",)
+    assert by_key["orders"].deps == {dg.AssetKey(["raw", "orders"])}
+    assert by_key["dbt/orders"].task_handles == (("daily", "load"), ("backfill", "load"))
+    assert by_key["dbt/orders"].partitions_def == by_key["report"].partitions_def is not None
