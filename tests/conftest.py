@@ -105,24 +105,3 @@ def one_success_and_one_failure(client: AirflowClient) -> tuple[DagRunRecord, Da
     bad = client.wait_for_dag_run(bad.dag_id, bad.run_id, timeout=240)
     assert (ok.state, bad.state) == ("success", "failed")
     return ok, bad
-
-
-def defs_yaml_load_error(attributes: dict[str, object]) -> str:
-    """Load an ``AirflowInstanceComponent`` with ``attributes`` from a real ``defs/bad/defs.yaml`` (in
-    process, as ``dg`` would) and return the error chain's text; fails when the load succeeds."""
-    import traceback
-
-    import yaml
-    from dagster.components.testing import create_defs_folder_sandbox
-
-    with create_defs_folder_sandbox() as sandbox:
-        path = sandbox.defs_folder_path / "bad"
-        path.mkdir()
-        document = {"type": "airlift_components.AirflowInstanceComponent", "attributes": attributes}
-        (path / "defs.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
-        try:
-            with sandbox.build_component_tree() as tree:
-                tree.load_component(path)
-        except Exception as exc:  # noqa: BLE001 - the text of whatever dagster raises is what is tested
-            return "".join(traceback.format_exception(exc))
-    raise AssertionError(f"loading {attributes!r} did not fail")

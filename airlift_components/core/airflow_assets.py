@@ -83,7 +83,7 @@ class AirflowAssetsSettings:
         return not self.uri_patterns or any(fnmatch.fnmatchcase(uri, p) for p in self.uri_patterns)
 
 
-class AirflowAssetsModel(dg.Resolvable, dg.Model):
+class AirflowAssetsModel(dg.Model):
     """The component's ``airflow_assets:`` block (see :class:`AirflowAssetsSettings`)."""
 
     enabled: bool = Field(default=False, description="Turn Airflow assets / datasets into Dagster assets.")
@@ -93,11 +93,13 @@ class AirflowAssetsModel(dg.Resolvable, dg.Model):
         examples=[["s3://warehouse/*"]],
     )
     minimum_interval_seconds: int = Field(
-        default=30, ge=1, description="Polling interval of the asset-event sensor in seconds (>= 1)."
+        default=30, description="Polling interval of the asset-event sensor."
     )
 
-    def settings(self) -> AirflowAssetsSettings:
-        """The settings for the definitions builder."""
+    def settings(self, where: str) -> AirflowAssetsSettings:
+        """The settings for the definitions builder; ``where`` names the component in errors."""
+        if self.minimum_interval_seconds < 1:
+            raise ValueError(f"{where}: airflow_assets.minimum_interval_seconds must be >= 1")
         return AirflowAssetsSettings(
             enabled=self.enabled,
             uri_patterns=tuple(self.uri_patterns),

@@ -47,7 +47,6 @@ from dagster.components import (
     StateBackedComponent,
 )
 from dagster.components.scaffold.scaffold import scaffold_with
-from pydantic import Field
 
 from airlift_components.airflow_api import DagRecord
 from airlift_components.components.airflow_instance.models import (
@@ -141,9 +140,7 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
     ca_bundle_path: Annotated[
         str | None, Resolver.default(description="CA bundle file for a private certificate authority.")
     ] = None
-    timeout_seconds: Annotated[
-        float, Resolver.default(description="Timeout of each HTTP request, in seconds (> 0)."), Field(gt=0)
-    ] = 30.0
+    timeout_seconds: Annotated[float, Resolver.default(description="Timeout of each HTTP request.")] = 30.0
     filter: Annotated[FilterModel | None, Resolver.default(description="Which DAGs to peer.")] = None
     mappings: Annotated[
         list[DagMappingModel], Resolver.default(description="Task- and DAG-level asset mappings.")
@@ -210,7 +207,7 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
     def airflow_assets_settings(self) -> AirflowAssetsSettings:
         """The `airflow_assets:` block as builder settings (off when absent)."""
         block = self.airflow_assets or AirflowAssetsModel()
-        return block.settings()
+        return block.settings(f"airflow instance {self.name!r}")
 
     def mapped_dag_ids(self) -> set[str]:
         """DAGs with at least one mapping (their task structure is fetched)."""
@@ -291,7 +288,7 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
 
     def sensor_kwargs(self) -> dict[str, object]:
         """Sensor interval, default status and look-back for the builder."""
-        return (self.sensor or SensorModel()).builder_kwargs()
+        return (self.sensor or SensorModel()).builder_kwargs(f"airflow instance {self.name!r}")
 
     # ------------------------------------------------------------------ StateBackedComponent
 
@@ -319,6 +316,9 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
     ) -> dg.Definitions:
         resource = self.resource
         inline, mapped = self._specs_and_mapped_assets()
+        # Checked before the snapshot is looked at, so a bad value fails the first load too.
+        sensor_kwargs = self.sensor_kwargs()
+        airflow_assets = self.airflow_assets_settings()
         if state_path is None or not state_path.exists():
             context.log.warning(
                 f"Airflow instance {self.name!r}: no cached snapshot yet; run `dg utils refresh-defs-state` "
@@ -335,8 +335,8 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
             on_missing_mapping=self.on_missing_mapping,
             extra_mapped_assets=mapped,
             resources={resource_key(self.name): resource},
-            airflow_assets=self.airflow_assets_settings(),
-            **self.sensor_kwargs(),  # type: ignore[arg-type]
+            airflow_assets=airflow_assets,
+            **sensor_kwargs,  # type: ignore[arg-type]
         )
         return dg.Definitions.merge(dg.Definitions(assets=inline), built) if inline else built
 

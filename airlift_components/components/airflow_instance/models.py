@@ -233,16 +233,22 @@ class DagMappingModel(dg.Resolvable, dg.Model):
 class SensorModel(dg.Resolvable, dg.Model):
     """The sensor that turns Airflow runs into materializations."""
 
-    minimum_interval_seconds: int = Field(default=30, ge=1, description="Polling interval in seconds (>= 1).")
+    minimum_interval_seconds: int = Field(default=30, description="Polling interval in seconds (>= 1).")
     default_status: Literal["running", "stopped"] = Field(default="running", description="Initial status.")
     lookback_seconds: int = Field(
-        default=86400,
-        ge=0,
-        description="History the first tick looks back over, in seconds (default 1 day).",
+        default=86400, description="History the first tick looks back over, in seconds (default 1 day)."
     )
 
-    def builder_kwargs(self) -> dict[str, Any]:
+    def builder_kwargs(self, where: str) -> dict[str, Any]:
         """Interval, default status and look-back as :func:`build_defs_from_snapshot` arguments."""
+        # Ranges are checked here, not with `Field(ge=...)`: Dagster's YAML model also accepts a template
+        # string in each field and would apply the constraint to it (a TypeError naming no file or line).
+        if self.minimum_interval_seconds < 1:
+            raise ValueError(
+                f"{where}: sensor.minimum_interval_seconds must be >= 1, got {self.minimum_interval_seconds}"
+            )
+        if self.lookback_seconds < 0:
+            raise ValueError(f"{where}: sensor.lookback_seconds must be >= 0")
         return {
             "sensor_minimum_interval_seconds": self.minimum_interval_seconds,
             "default_sensor_status": dg.DefaultSensorStatus.RUNNING
