@@ -1,9 +1,10 @@
 """The Airflow REST client: one object per Airflow instance, speaking Airflow 3 (``/api/v2``) and 2 (``/api/v1``).
 
-This module holds the endpoint methods. How a request travels (one pooled ``requests.Session``, a
-timeout on every call, urllib3 retries of idempotent calls, named errors, paging to the end) is
-:mod:`~airlift_components.airflow_api.transport`; each record reads both dialects' JSON itself
-(:mod:`~airlift_components.airflow_api.records`).
+This module holds the endpoint methods. The settings, the authenticated session, one request (with the
+auth refresh) and paging are :mod:`~airlift_components.airflow_api.base_client`; how a request travels
+(one pooled ``requests.Session``, a timeout on every call, urllib3 retries of idempotent calls, named
+errors, paging to the end) is :mod:`~airlift_components.airflow_api.transport`; each record reads both
+dialects' JSON itself (:mod:`~airlift_components.airflow_api.records`).
 
 Example::
 
@@ -18,43 +19,27 @@ Example::
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-import requests
-
-from airlift_components.airflow_api.auth import AirflowAuthBackend
-from airlift_components.airflow_api.errors import (
-    AirflowError,
-    AirflowNotFoundError,
-    AirflowResponseError,
-)
+from airlift_components.airflow_api.base_client import ApiVersion, BaseAirflowClient
+from airlift_components.airflow_api.errors import AirflowError, AirflowNotFoundError
 from airlift_components.airflow_api.records import (
     FINISHED_RUN_STATES,
     AirflowAssetRecord,
-    AirflowVersionInfo,
     AssetEventRecord,
     DagRecord,
     DagRunRecord,
     TaskInstanceRecord,
     TaskRecord,
 )
-from airlift_components.airflow_api.transport import (
-    AirflowTransport,
-    batch_body,
-    iso_timestamp,
-    iter_pages,
-    quote_part,
-)
-
-ApiVersion = Literal["auto", "v1", "v2"]
+from airlift_components.airflow_api.transport import batch_body, iso_timestamp, quote_part
 
 
-class AirflowClient:
+class AirflowClient(BaseAirflowClient):
     """A client for one Airflow instance.
 
     Args:
@@ -68,147 +53,6 @@ class AirflowClient:
         verify: TLS verification: True (default), a CA bundle path, or False.
         max_workers: bound on concurrent requests for per-DAG fetches.
     """
-
-    def __init__(
-        self,
-        auth_backend: AirflowAuthBackend,
-        *,
-        name: str | None = None,
-        api_version: ApiVersion = "auto",
-        timeout: float = 30.0,
-        max_retries: int = 3,
-        backoff_seconds: float = 0.5,
-        page_size: int = 100,
-        verify: bool | str = True,
-        max_workers: int = 8,
-    ) -> None:
-        if api_version not in ("auto", "v1", "v2"):
-            raise ValueError(f"api_version must be 'auto', 'v1' or 'v2', got {api_version!r}")
-        if page_size < 1:
-            raise ValueError(f"page_size must be >= 1, got {page_size}")
-        self.auth_backend = auth_backend
-        self.webserver_url = auth_backend.get_webserver_url().rstrip("/")
-        self.name = name or self.webserver_url
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff_seconds = backoff_seconds
-        self.page_size = page_size
-        self.verify = verify
-        self.max_workers = max_workers
-        self._transport = AirflowTransport(
-            self.webserver_url, self.name, timeout, max_retries, backoff_seconds, verify
-        )
-        self._requested_api_version = api_version
-        self._version_info: AirflowVersionInfo | None = None
-        self._session: requests.Session | None = None
-        self._lock = threading.RLock()
-
-    # ------------------------------------------------------------------ plumbing
-
-    @property
-    def request_count(self) -> int:
-        """HTTP requests sent to Airflow so far, every retry counted (login requests are not)."""
-        return self._transport.request_count
-
-    @request_count.setter
-    def request_count(self, value: int) -> None:
-        """Reset the count (``client.request_count = 0``) before measuring what one operation costs."""
-        self._transport.request_count = value
-
-    @property
-    def api_version(self) -> str:
-        """``"v2"`` for Airflow 3, ``"v1"`` for Airflow 2 (detected on first use unless given)."""
-        return self.version_info.api_version
-
-    @property
-    def version_info(self) -> AirflowVersionInfo:
-        """The Airflow version and API dialect of this instance."""
-        if self._version_info is None:
-            with self._lock:
-                if self._version_info is None:
-                    self._version_info = self._detect_version()
-        return self._version_info
-
-    def _detect_version(self) -> AirflowVersionInfo:
-        session = self._transport.mount(self.auth_backend.get_session())
-        return self._transport.detect_version(session, self._requested_api_version)
-
-    def _get_session(self) -> requests.Session:
-        if self._session is None:
-            api_version = self.api_version
-            with self._lock:
-                if self._session is None:
-                    session = self._transport.mount(self.auth_backend.get_session(), self.max_workers)
-                    self.auth_backend.authenticate(session, api_version, self.timeout, self.verify)
-                    self._session = session
-        return self._session
-
-    def close(self) -> None:
-        """Close the pooled HTTP connections."""
-        if self._session is not None:
-            self._session.close()
-            self._session = None
-
-    def request(
-        self,
-        method: str,
-        endpoint: str,
-        *,
-        params: Any = None,
-        json: Any = None,
-        headers: dict[str, str] | None = None,
-        idempotent: bool | None = None,
-    ) -> Any:
-        """Send one request to ``endpoint`` (a path like ``/api/v2/dags``) and return the decoded JSON body.
-
-        Handles auth refresh on 401 (one retry), retries (for idempotent calls) and error mapping.
-        """
-        if idempotent is None:
-            idempotent = method.upper() == "GET"
-        session = self._get_session()
-        refreshed = False
-        reread = False
-        while True:
-            self.auth_backend.before_request(session, self.api_version, self.timeout, self.verify)
-            response = self._transport.send(
-                session, method, endpoint, params=params, json=json, headers=headers, idempotent=idempotent
-            )
-            status = response.status_code
-            if not refreshed and (
-                status == 401 or (status == 403 and self.auth_backend.refreshes_on_forbidden)
-            ):
-                refreshed = True
-                if self.auth_backend.refresh(session, self.api_version, self.timeout, self.verify):
-                    continue
-            self._transport.check(response, endpoint, self.auth_backend.describe_credentials())
-            if status == 204 or not response.content:
-                return None
-            try:
-                return self._transport.decode(response, endpoint)
-            except AirflowResponseError:
-                # A complete HTTP answer whose JSON is cut short (not an urllib3 retry case, the status was
-                # fine): usually a dropped upstream connection, so read-only calls read it once more.
-                if idempotent and not reread:
-                    reread = True
-                    continue
-                raise
-
-    def _path(self, suffix: str) -> str:
-        return f"/api/{self.api_version}{suffix}"
-
-    def _pages(
-        self, suffix: str, key: str, query: dict[str, Any], *, post: bool = False
-    ) -> Iterator[list[Any]]:
-        """The pages of a listing: GET with ``limit``/``offset``, or a batch POST with ``page_limit``/``page_offset``."""
-        endpoint = self._path(suffix)
-
-        def fetch(limit: int, offset: int) -> Any:
-            if post:
-                page = {**query, "page_limit": limit, "page_offset": offset}
-                return self.request("POST", endpoint, json=page, idempotent=True)
-            return self.request("GET", endpoint, params={**query, "limit": limit, "offset": offset})
-
-        return iter_pages(fetch, lambda body: self._transport.rows(body, key, endpoint), self.page_size)
 
     # ------------------------------------------------------------------ DAGs and tasks
 
@@ -429,4 +273,4 @@ class AirflowClient:
         return f"AirflowClient(name={self.name!r}, webserver_url={self.webserver_url!r})"
 
 
-__all__ = ["AirflowClient", "AirflowError", "FINISHED_RUN_STATES"]
+__all__ = ["AirflowClient", "AirflowError", "ApiVersion", "FINISHED_RUN_STATES"]

@@ -202,7 +202,8 @@ def build_defs_from_snapshot(
 ) -> Definitions:
     """Definitions for one Airflow instance from a snapshot, without any I/O.
 
-    ``extra_mapped_assets`` maps tasks/DAGs onto assets defined elsewhere (the component's ``by_key``);
+    ``extra_mapped_assets`` are mappings given as objects rather than as metadata on ``defs`` (the YAML
+    component gives all its mappings this way, its inline specs' metadata being for display only);
     ``resources`` replaces the instance's default resources.
 
     Returns ``defs`` merged with one asset per DAG and the instance's sensor.

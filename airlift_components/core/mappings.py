@@ -37,6 +37,19 @@ def _with_added_mappings(
     return {**metadata, key: merged}
 
 
+def mapping_metadata(task_handles: Sequence[tuple[str, str]], dag_ids: Sequence[str]) -> dict[str, Any]:
+    """The mapping metadata an asset shows for its producing tasks and DAGs (the form
+    :func:`mapped_assets_in` reads); a kind without producers is left out."""
+    metadata: dict[str, Any] = {}
+    if task_handles:
+        metadata[TASK_MAPPINGS_METADATA_KEY] = [
+            {"dag_id": dag_id, "task_id": task_id} for dag_id, task_id in task_handles
+        ]
+    if dag_ids:
+        metadata[DAG_MAPPINGS_METADATA_KEY] = [{"dag_id": dag_id} for dag_id in dag_ids]
+    return metadata
+
+
 def _annotate(asset: MappableAsset, key: str, handles: Sequence[dict[str, str]]) -> MappableAsset:
     if isinstance(asset, AssetSpec):
         return asset.replace_attributes(metadata=_with_added_mappings(asset.metadata, key, handles))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import dagster as dg
 import pytest
 
 from airlift_components.components.airflow_instance import AirflowInstanceComponent
+from airlift_components.core.mappings import mapped_assets_in
 
 AUTH = {"type": "token", "webserver_url": "http://airflow.invalid", "token_env": "AIRLIFT_TEST_TOKEN"}
 
@@ -93,3 +95,41 @@ def test_dag_listed_twice_merges_its_mappings() -> None:
     )
     specs, _ = component.mapped_definitions()
     assert sorted(spec.key.to_user_string() for spec in specs) == ["a", "b"]
+
+
+def test_mappings_given_to_the_builder_are_what_the_specs_metadata_shows() -> None:
+    # The builder gets MappedAsset objects built from the YAML; the inline specs carry the same mappings as
+    # metadata for the UI. Reading that metadata back must give the builder's view exactly.
+    component = _component(
+        partitions={"type": "daily", "start_date": "2024-01-01"},
+        mappings=[
+            _task_mapping(
+                "daily", "load", {"key": "orders", "deps": ["raw/orders"]}, {"by_key": "dbt/orders"}
+            ),
+            _task_mapping("backfill", "load", {"key": "orders"}, {"by_key": "dbt/orders"}),
+            {"dag_id": "daily", "assets": [{"key": "orders"}, {"key": "report"}, {"by_key": "dbt/orders"}]},
+        ],
+    )
+    specs, external = component.mapped_definitions()
+    mapped = component.mapped_assets()
+    assert mapped == [*mapped_assets_in(dg.Definitions(assets=specs)), *external]
+    by_key = {asset.key.to_user_string(): asset for asset in mapped}
+    assert by_key["orders"].task_handles == (("daily", "load"), ("backfill", "load"))
+    assert by_key["orders"].dag_ids == ("daily",)
+    assert by_key["orders"].deps == {dg.AssetKey(["raw", "orders"])}
+    assert by_key["dbt/orders"].task_handles == (("daily", "load"), ("backfill", "load"))
+    assert by_key["dbt/orders"].partitions_def == by_key["report"].partitions_def is not None
+
+
+def test_numbers_may_be_templates() -> None:
+    # Why the ranges are checked in code, not with pydantic `Field(ge=...)`: Dagster's YAML model accepts a
+    # template string in every field and would apply such a constraint to the string too ("Unable to apply
+    # constraint 'ge'", a TypeError without file or line), refusing `{{ env.X }}` and typos alike.
+    component = _component(
+        sensor={"minimum_interval_seconds": "{{ 60 }}", "lookback_seconds": "{{ 3600 }}"},
+        timeout_seconds="{{ 5 }}",
+    )
+    kwargs = component.sensor_kwargs()
+    assert kwargs["sensor_minimum_interval_seconds"] == 60
+    assert kwargs["sensor_settings"].lookback.total_seconds() == 3600
+    assert component.resource.timeout_seconds == 5

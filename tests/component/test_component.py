@@ -71,7 +71,8 @@ def run_dg(project: Path, *args: str, env: dict[str, str] | None = None) -> subp
     full_env = {
         **os.environ,
         "PATH": f"{DG.parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONPATH": str(project / "src"),
+        # The project first, then the caller's path (a worktree's code rather than the installed copy).
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(project / "src"), os.environ.get("PYTHONPATH")])),
         "DAGSTER_HOME": str(project / ".dagster_home"),
         **(env or {}),
     }
@@ -206,10 +207,20 @@ BAD_YAML_CASES = {
     "sensor_interval_not_a_number": (
         {
             "name": "x",
+            # A complete auth block, so the sensor's field is the only error.
             "auth": {"type": "token", "webserver_url": "http://x", "token_env": "T"},
             "sensor": {"minimum_interval_seconds": "often"},
         },
         ["minimum_interval_seconds"],
+    ),
+    "sensor_interval_zero": (
+        {
+            "name": "x",
+            "auth": {"type": "token", "webserver_url": "http://x", "token_env": "T"},
+            "defs_state": {"management_type": "LOCAL_FILESYSTEM", "refresh_if_dev": False},
+            "sensor": {"minimum_interval_seconds": 0},
+        },
+        ["sensor.minimum_interval_seconds must be >= 1, got 0"],
     ),
     "asset_with_key_and_by_key": (
         {

@@ -62,14 +62,50 @@ from airlift_components.components.airflow_instance.scaffolder import AirflowIns
 from airlift_components.core.airflow_assets import AirflowAssetsModel, AirflowAssetsSettings
 from airlift_components.core.defs_builder import build_defs_from_snapshot
 from airlift_components.core.instance import AirflowInstance
-from airlift_components.core.mappings import (
-    MappedAsset,
-    assets_with_dag_mappings,
-    assets_with_task_mappings,
-)
+from airlift_components.core.mappings import MappedAsset, mapping_metadata
 from airlift_components.core.naming import resource_key
 from airlift_components.core.resource import AirflowInstanceResource
 from airlift_components.core.snapshot import AirflowFilter, AirflowSnapshot, fetch_snapshot
+
+
+@dataclass
+class _Produced:
+    """The producers of one mapped asset in `mappings:`; ``spec`` is set for an inline (`key`) asset."""
+
+    spec: dg.AssetSpec | None = None
+    task_handles: list[tuple[str, str]] = field(default_factory=list)
+    dag_ids: list[str] = field(default_factory=list)
+
+    def add_task(self, dag_id: str, task_id: str) -> None:
+        """Record a producing task (once)."""
+        if (dag_id, task_id) not in self.task_handles:
+            self.task_handles.append((dag_id, task_id))
+
+    def add_dag(self, dag_id: str) -> None:
+        """Record a producing DAG (once)."""
+        if dag_id not in self.dag_ids:
+            self.dag_ids.append(dag_id)
+
+    def mapped_asset(self, key: dg.AssetKey, partitions_def: dg.PartitionsDefinition | None) -> MappedAsset:
+        """The builder's view; an inline asset's deps and partitions are its spec's."""
+        if self.spec is not None:
+            deps = frozenset(dep.asset_key for dep in self.spec.deps)
+            partitions_def = self.spec.partitions_def
+        else:
+            deps = frozenset()
+        return MappedAsset(
+            key=key,
+            deps=deps,
+            partitions_def=partitions_def,
+            task_handles=tuple(self.task_handles),
+            dag_ids=tuple(self.dag_ids),
+        )
+
+    def annotated_spec(self) -> dg.AssetSpec:
+        """The inline spec with its producers as mapping metadata (what the UI shows)."""
+        assert self.spec is not None
+        metadata = mapping_metadata(tuple(self.task_handles), tuple(self.dag_ids))
+        return self.spec.replace_attributes(metadata={**self.spec.metadata, **metadata})
 
 
 @scaffold_with(AirflowInstanceScaffolder)
@@ -193,54 +229,57 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
             partitions_def=self._partitions_def(),
         )
 
-    def mapped_definitions(self) -> tuple[list[dg.AssetSpec], list[MappedAsset]]:
-        """Inline specs annotated with their tasks/DAGs, and mappings onto assets defined elsewhere."""
-        inline: dict[dg.AssetKey, dg.AssetSpec] = {}
-        external: dict[dg.AssetKey, tuple[list[tuple[str, str]], list[str]]] = {}
+    def _mapped_by_key(self) -> tuple[dict[dg.AssetKey, _Produced], dict[dg.AssetKey, _Produced]]:
+        """The `mappings:` block per asset key: inline (`key`) and external (`by_key`), first-seen order."""
+        inline: dict[dg.AssetKey, _Produced] = {}
+        external: dict[dg.AssetKey, _Produced] = {}
+
+        def produced(ref: AssetRefModel, where: str) -> _Produced:
+            self._check_ref(ref, where)
+            if ref.by_key:
+                return external.setdefault(dg.AssetKey.from_user_string(ref.by_key), _Produced())
+            key = dg.AssetKey.from_user_string(ref.key or "")
+            if key not in inline:  # the first `key` entry defines the spec; later ones add producers
+                inline[key] = _Produced(spec=self._inline_spec(ref, where))
+            return inline[key]
+
         for mapping in self.mappings:
             for task in mapping.task_mappings:
                 where = f"mappings[dag_id={mapping.dag_id}].task_mappings[task_id={task.task_id}]"
                 for ref in task.assets:
-                    self._check_ref(ref, where)
-                    if ref.by_key:
-                        key = dg.AssetKey.from_user_string(ref.by_key)
-                        external.setdefault(key, ([], []))[0].append((mapping.dag_id, task.task_id))
-                    else:
-                        spec = inline.get(dg.AssetKey.from_user_string(ref.key or "")) or self._inline_spec(
-                            ref, where
-                        )
-                        (annotated,) = assets_with_task_mappings(mapping.dag_id, {task.task_id: [spec]})
-                        inline[spec.key] = annotated  # type: ignore[assignment]
+                    produced(ref, where).add_task(mapping.dag_id, task.task_id)
             for ref in mapping.assets:
-                where = f"mappings[dag_id={mapping.dag_id}].assets"
-                self._check_ref(ref, where)
-                if ref.by_key:
-                    key = dg.AssetKey.from_user_string(ref.by_key)
-                    external.setdefault(key, ([], []))[1].append(mapping.dag_id)
-                else:
-                    spec = inline.get(dg.AssetKey.from_user_string(ref.key or "")) or self._inline_spec(
-                        ref, where
-                    )
-                    (annotated,) = assets_with_dag_mappings({mapping.dag_id: [spec]})
-                    inline[spec.key] = annotated  # type: ignore[assignment]
+                produced(ref, f"mappings[dag_id={mapping.dag_id}].assets").add_dag(mapping.dag_id)
         clash = set(inline) & set(external)
         if clash:
             names = ", ".join(sorted(key.to_user_string() for key in clash))
             raise ValueError(
                 f"airflow instance {self.name!r}: {names} is both an inline `key` and a `by_key`"
             )
+        return inline, external
+
+    def mapped_definitions(self) -> tuple[list[dg.AssetSpec], list[MappedAsset]]:
+        """Inline specs (their tasks/DAGs shown as mapping metadata), and mappings onto assets defined
+        elsewhere (`by_key`)."""
+        inline, external = self._mapped_by_key()
         partitions_def = self._partitions_def()
-        external_assets = [
-            MappedAsset(
-                key=key,
-                deps=frozenset(),
-                partitions_def=partitions_def,
-                task_handles=tuple(tasks),
-                dag_ids=tuple(dags),
-            )
-            for key, (tasks, dags) in external.items()
+        return (
+            [entry.annotated_spec() for entry in inline.values()],
+            [entry.mapped_asset(key, partitions_def) for key, entry in external.items()],
+        )
+
+    def mapped_assets(self) -> list[MappedAsset]:
+        """Every mapping of the `mappings:` block, inline and `by_key`, as the definitions builder takes
+        it: built from the YAML models, not read back from the specs' metadata."""
+        return self._specs_and_mapped_assets()[1]
+
+    def _specs_and_mapped_assets(self) -> tuple[list[dg.AssetSpec], list[MappedAsset]]:
+        inline, external = self._mapped_by_key()
+        partitions_def = self._partitions_def()
+        mapped = [
+            entry.mapped_asset(key, partitions_def) for key, entry in [*inline.items(), *external.items()]
         ]
-        return list(inline.values()), external_assets
+        return [entry.annotated_spec() for entry in inline.values()], mapped
 
     @staticmethod
     def _check_ref(ref: AssetRefModel, where: str) -> None:
@@ -276,7 +315,10 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
         self, context: ComponentLoadContext, state_path: Path | None
     ) -> dg.Definitions:
         resource = self.resource
-        inline, external = self.mapped_definitions()
+        inline, mapped = self._specs_and_mapped_assets()
+        # Checked before the snapshot is looked at, so a bad value fails the first load too.
+        sensor_kwargs = self.sensor_kwargs()
+        airflow_assets = self.airflow_assets_settings()
         if state_path is None or not state_path.exists():
             context.log.warning(
                 f"Airflow instance {self.name!r}: no cached snapshot yet; run `dg utils refresh-defs-state` "
@@ -284,16 +326,19 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
             )
             return dg.Definitions(resources={resource_key(self.name): resource})
         snapshot = AirflowSnapshot.model_validate_json(state_path.read_text())
-        return build_defs_from_snapshot(
+        # The builder takes the mappings as MappedAsset objects; the inline specs' mapping metadata is
+        # for the UI only, so the specs are merged in here rather than passed as `defs` to be read back.
+        built = build_defs_from_snapshot(
             snapshot,
-            dg.Definitions(assets=inline) if inline else None,
+            None,
             airflow_instance=AirflowInstance.from_resource(resource),
             on_missing_mapping=self.on_missing_mapping,
-            extra_mapped_assets=external,
+            extra_mapped_assets=mapped,
             resources={resource_key(self.name): resource},
-            airflow_assets=self.airflow_assets_settings(),
-            **self.sensor_kwargs(),  # type: ignore[arg-type]
+            airflow_assets=airflow_assets,
+            **sensor_kwargs,  # type: ignore[arg-type]
         )
+        return dg.Definitions.merge(dg.Definitions(assets=inline), built) if inline else built
 
 
 def _defs_file(context: ComponentLoadContext) -> str:

@@ -48,22 +48,28 @@ class BasicAuthModel(dg.Model):
         return [self.password_env]
 
 
-class TokenAuthModel(dg.Model):
-    """A static bearer token read from an env var."""
+class _EnvTokenAuthModel(dg.Model):
+    """The fields of the auth types that read a token from an env var: the URL and the env var's name."""
 
-    type: Literal["token"] = Field(description="Static bearer token.")
     webserver_url: str = Field(description="Airflow webserver / API server URL.", examples=_URL_EXAMPLES)
     token_env: str = Field(
-        description="Name of the env var holding the bearer token.", examples=["AIRFLOW_API_TOKEN"]
+        description="Name of the env var holding the token (the UI shows the name only).",
+        examples=["AIRFLOW_API_TOKEN"],
     )
-
-    def resource_fields(self) -> dict[str, Any]:
-        """This block as :class:`AirflowInstanceResource` fields (secrets as ``dg.EnvVar``)."""
-        return {"webserver_url": self.webserver_url, "auth_type": "token", "token": dg.EnvVar(self.token_env)}
 
     def env_vars(self) -> list[str]:
         """The env vars that must be set for this block to authenticate."""
         return [self.token_env]
+
+
+class TokenAuthModel(_EnvTokenAuthModel):
+    """A static bearer token read from an env var."""
+
+    type: Literal["token"] = Field(description="Static bearer token.")
+
+    def resource_fields(self) -> dict[str, Any]:
+        """This block as :class:`AirflowInstanceResource` fields (secrets as ``dg.EnvVar``)."""
+        return {"webserver_url": self.webserver_url, "auth_type": "token", "token": dg.EnvVar(self.token_env)}
 
 
 class MwaaAuthModel(dg.Model):
@@ -122,22 +128,15 @@ class ComposerAuthModel(dg.Model):
         return []
 
 
-class AstronomerAuthModel(dg.Model):
-    """Astronomer: an Astro API token, read from its env var at each renewal."""
+class AstronomerAuthModel(_EnvTokenAuthModel):
+    """Astronomer: an Astro API token (in ``token_env``), read from its env var at each renewal; the
+    URL is the Astro deployment's."""
 
     type: Literal["astronomer"] = Field(description="Astronomer (Astro API token).")
-    webserver_url: str = Field(description="The Astro deployment URL.", examples=_URL_EXAMPLES)
-    token_env: str = Field(
-        description="Name of the env var holding the Astro API token.", examples=["ASTRO_API_TOKEN"]
-    )
 
     def resource_fields(self) -> dict[str, Any]:
         """This block as :class:`AirflowInstanceResource` fields (the env var's name only: read at use)."""
         return {"webserver_url": self.webserver_url, "auth_type": "astronomer", "token_env": self.token_env}
-
-    def env_vars(self) -> list[str]:
-        """The env vars that must be set for this block to authenticate."""
-        return [self.token_env]
 
 
 AUTH_TYPES = ("basic", "token", "mwaa", "mwaa_airflow3", "composer", "astronomer")
@@ -242,6 +241,8 @@ class SensorModel(dg.Resolvable, dg.Model):
 
     def builder_kwargs(self, where: str) -> dict[str, Any]:
         """Interval, default status and look-back as :func:`build_defs_from_snapshot` arguments."""
+        # Ranges are checked here, not with `Field(ge=...)`: Dagster's YAML model also accepts a template
+        # string in each field and would apply the constraint to it (a TypeError naming no file or line).
         if self.minimum_interval_seconds < 1:
             raise ValueError(
                 f"{where}: sensor.minimum_interval_seconds must be >= 1, got {self.minimum_interval_seconds}"
