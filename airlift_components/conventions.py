@@ -41,3 +41,14 @@ PROXIED_DAG_TAG = "airlift:proxied-dag"  # the whole DAG is proxied
 ENV_DAGSTER_URL = "AIRLIFT_DAGSTER_URL"  # default http://localhost:3000
 ENV_DAGSTER_TOKEN = "AIRLIFT_DAGSTER_TOKEN"  # optional bearer token (Dagster+ uses Dagster-Cloud-Api-Token)
 ENV_INSTANCE_NAME = "AIRLIFT_INSTANCE_NAME"  # the Dagster-side name of this Airflow instance
+
+# --- Zero-code migration -------------------------------------------------------------------------
+# A zero-code asset's run emits, in every outcome (success, skipped, failed) and before its step ends,
+# an AssetObservation of the task's first target asset whose metadata has this key: the JSON text of
+# `formats.zero_code.ZeroCodeResult.to_json()`. The proxy operator reads it with GraphQL to relay
+# XComs, skips and failures into Airflow.
+ZERO_CODE_RESULT_METADATA_KEY = "airlift/zero_code_result"
+# A proxy operator records the operator it replaced in its `doc_md` (which both REST dialects return in
+# the tasks listing), as one line `<prefix><module>.<ClassName>`, so the Dagster side can still
+# classify a proxied task for zero-code eligibility.
+ORIGINAL_OPERATOR_DOC_PREFIX = "airlift original operator: "
