@@ -6,9 +6,12 @@ The Dagster side writes ``conventions.PROXY_TARGETS_METADATA_KEY`` on each DAG a
 
     {"dag": [["customers_csv"]],
      "tasks": {"build_dbt_models": [["customers"], ["orders"]]},
-     "partitions": {"customers": {"fmt": "%Y-%m-%d", "timezone": "UTC"}}}
+     "partitions": {"customers": {"fmt": "%Y-%m-%d", "timezone": "UTC"}},
+     "zero_code": ["export_customers"]}
 
-``partitions`` lists the time-partitioned assets (keyed by their slash-joined key) and how a logical
+``zero_code`` lists the tasks whose target is a zero-code asset (the task's own Airflow code run by
+the runner); their runs report a ``conventions.ZERO_CODE_RESULT_METADATA_KEY`` observation that the
+proxy relays into Airflow. ``partitions`` lists the time-partitioned assets (keyed by their slash-joined key) and how a logical
 date becomes their partition key.
 """
 
@@ -51,6 +54,7 @@ class ProxyTargets:
     dag: tuple[AssetKeyPath, ...] = ()
     tasks: Mapping[str, tuple[AssetKeyPath, ...]] = field(default_factory=dict)
     partitions: Mapping[str, PartitionFormat] = field(default_factory=dict)
+    zero_code: frozenset[str] = frozenset()
 
     def to_json(self) -> dict[str, Any]:
         """The JSON body written as the DAG asset's ``airlift/proxy_targets`` metadata (the one writer)."""
@@ -60,6 +64,7 @@ class ProxyTargets:
             "partitions": {
                 path: {"fmt": spec.fmt, "timezone": spec.timezone} for path, spec in self.partitions.items()
             },
+            "zero_code": sorted(self.zero_code),
         }
 
     @classmethod
@@ -92,6 +97,7 @@ class ProxyTargets:
                     path: PartitionFormat(spec["fmt"], spec.get("timezone") or "UTC")
                     for path, spec in (body.get("partitions") or {}).items()
                 },
+                zero_code=frozenset(str(task_id) for task_id in body.get("zero_code") or []),
             )
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise ProxyTargetsError(
