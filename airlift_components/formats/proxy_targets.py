@@ -58,14 +58,16 @@ class ProxyTargets:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON body written as the DAG asset's ``airlift/proxy_targets`` metadata (the one writer)."""
-        return {
+        body: dict[str, Any] = {
             "dag": [list(key) for key in self.dag],
             "tasks": {task_id: [list(key) for key in keys] for task_id, keys in self.tasks.items()},
             "partitions": {
                 path: {"fmt": spec.fmt, "timezone": spec.timezone} for path, spec in self.partitions.items()
             },
-            "zero_code": sorted(self.zero_code),
         }
+        if self.zero_code:  # left out when empty, so DAGs without zero-code tasks keep their metadata
+            body["zero_code"] = sorted(self.zero_code)
+        return body
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any], *, dag_asset: str) -> ProxyTargets:
