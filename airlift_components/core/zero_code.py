@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from airlift_components.airflow_api import TaskRecord
+from airlift_components.airflow_api import AirflowClient, TaskRecord
 from airlift_components.conventions import ORIGINAL_OPERATOR_DOC_PREFIX, PROXIED_DAG_TAG
 from airlift_components.core.mappings import MappedAsset
 from airlift_components.core.naming import (
@@ -360,7 +360,9 @@ def _task_asset(
     return _zero_code_task
 
 
-def with_zero_code_tasks(snapshot: AirflowSnapshot, client: object, zero_code: ZeroCode) -> AirflowSnapshot:
+def with_zero_code_tasks(
+    snapshot: AirflowSnapshot, client: AirflowClient, zero_code: ZeroCode
+) -> AirflowSnapshot:
     """The snapshot with the task listings of the matched DAGs it lacks (one request per such DAG).
 
     Cost: nothing when every matched DAG's tasks are in the snapshot.
@@ -368,7 +370,7 @@ def with_zero_code_tasks(snapshot: AirflowSnapshot, client: object, zero_code: Z
     missing = [d for d in snapshot.dag_ids if zero_code.matches(d) and not snapshot.has_tasks(d)]
     if not missing:
         return snapshot
-    fetched = client.list_tasks_for_dags(missing)  # type: ignore[attr-defined]
+    fetched = client.list_tasks_for_dags(missing)
     tasks = {**snapshot.tasks, **{dag_id: tuple(records) for dag_id, records in fetched.items()}}
     proxied = {
         **snapshot.proxied_task_ids,

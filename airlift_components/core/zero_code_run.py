@@ -228,7 +228,7 @@ def runner_environment(
         for name, value in os.environ.items()
         if name in named or not name.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_", "AIRLIFT_AIRFLOW_"))
     }
-    secrets = [os.environ[name] for name in named]
+    secrets = [os.environ[name] for name in named if name != "AIRFLOW_HOME"]
     for name in named:
         if name.startswith("AIRFLOW_CONN_"):
             secrets.extend(_connection_passwords(os.environ[name]))

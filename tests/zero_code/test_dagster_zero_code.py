@@ -18,6 +18,8 @@ from dagster.components.core.component_tree import ComponentTree
 
 from airlift_components import AirflowInstanceComponent
 from airlift_components.airflow_api import BasicAuthBackend, DagRunRecord
+from airlift_components.cli.definitions import peered_instances
+from airlift_components.cli.status import collect_progress, render
 from airlift_components.conventions import (
     PROXY_TARGETS_METADATA_KEY,
     RUN_TAG_DAG_ID,
@@ -248,3 +250,26 @@ def test_yaml_zero_code_builds_the_same_assets_as_the_python_api(setup: Setup, t
     assert len(executable(defs)) >= 9
     assert targets(defs) == targets(setup.defs)
     assert os.environ[PASSWORD_ENV] not in json.dumps(targets(defs))
+
+
+def test_status_counts_zero_code_eligible_tasks_and_names_why_not(zero_code_airflow: ZeroCodeAirflow) -> None:
+    """`airlift-components status`: per DAG, how many tasks can run zero-code; each other one with its reason
+    (a proxied sensor is classified by the original operator its proxy records)."""
+    zc = zero_code_airflow
+    zc.airflow.wait_for_dags({"zc_dagster_refused"})
+    instance = AirflowInstance(
+        BasicAuthBackend(zc.airflow.url, ADMIN_USERNAME, ADMIN_PASSWORD), name=INSTANCE
+    )
+    peered = peered_instances(build_defs_from_airflow_instance(airflow_instance=instance))[INSTANCE]
+    progress = collect_progress(peered)
+    by_dag = {dag["dag_id"]: dag for dag in progress.to_json()["dags"]}
+    assert by_dag["zc_equivalence"]["zero_code_eligible"] == by_dag["zc_equivalence"]["tasks"] == 5
+    refused = by_dag["zc_dagster_refused"]
+    assert refused["zero_code_eligible"] == 0
+    (sensor,) = refused["task_details"]
+    assert sensor["zero_code_eligible"] is False and "sensor" in sensor["zero_code"]
+    text = render([progress], "markdown")
+    assert f"- {INSTANCE}/zc_equivalence: 5/5 tasks zero-code eligible" in text
+    assert (
+        "    - wait_for_file (airflow.providers.standard.sensors.python.PythonSensor): waits on state" in text
+    )
