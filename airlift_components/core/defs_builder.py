@@ -21,6 +21,7 @@ from dagster import (
     MetadataValue,
     TimeWindowPartitionsDefinition,
 )
+from dagster._record import copy as copy_record
 
 from airlift_components.airflow_api import DagRecord
 from airlift_components.conventions import (
@@ -313,7 +314,7 @@ def _without_specs(defs: Definitions | None, keys: set[AssetKey]) -> Definitions
     if defs is None or not keys:
         return defs
     kept = [a for a in (defs.assets or ()) if not (isinstance(a, AssetSpec) and a.key in keys)]
-    return defs._replace(assets=kept)
+    return copy_record(defs, assets=kept)  # Definitions is a dagster record: copy, keeping every other field
 
 
 def build_defs_from_airflow_instance(

@@ -32,6 +32,7 @@ from airlift_components.core import (
     AirflowInstance,
     ZeroCode,
     ZeroCodeDefinitionError,
+    assets_with_task_mappings,
     build_defs_from_airflow_instance,
 )
 from airlift_components.formats.zero_code import ZeroCodeResult
@@ -273,3 +274,41 @@ def test_status_counts_zero_code_eligible_tasks_and_names_why_not(zero_code_airf
     assert (
         "    - wait_for_file (airflow.providers.standard.sensors.python.PythonSensor): waits on state" in text
     )
+
+
+def test_task_mapped_specs_become_the_zero_code_asset(setup: Setup) -> None:
+    """A task with a task mapping runs as its mapped assets: the specs become one executable multi-asset that
+    materializes them when the task succeeds, and the proxy targets keep pointing at them."""
+    rows, day = dg.AssetSpec("zc_rows"), dg.AssetSpec("zc_day", deps=["zc_rows"])
+    instance = AirflowInstance(
+        BasicAuthBackend(setup.zc.airflow.url, ADMIN_USERNAME, ADMIN_PASSWORD), name=INSTANCE
+    )
+    defs = build_defs_from_airflow_instance(
+        airflow_instance=instance,
+        defs=dg.Definitions(assets=assets_with_task_mappings("zc_equivalence", {"extract": [rows, day]})),
+        zero_code=setup.settings,
+    )
+    graph = defs.resolve_asset_graph()
+    assert {rows.key, day.key} <= set(graph.executable_asset_keys)
+    assert task_key("zc_equivalence", "extract") not in graph.get_all_asset_keys()
+    dag_spec = next(
+        s for s in defs.resolve_all_asset_specs() if s.key == dg.AssetKey([INSTANCE, "dag", "zc_equivalence"])
+    )
+    targets = dag_spec.metadata[PROXY_TARGETS_METADATA_KEY].value
+    assert targets["tasks"]["extract"] == [["zc_rows"], ["zc_day"]]
+    assert "extract" in targets["zero_code"]
+
+    run = setup.runs["zc_equivalence"]
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=setup.dagster,
+        asset_selection=[rows.key, day.key],
+        tags={RUN_TAG_DAG_ID: run.dag_id, RUN_TAG_DAG_RUN_ID: run.run_id, RUN_TAG_TASK_ID: "extract"},
+        raise_on_error=False,
+    )
+    assert result.success
+    relayed = relayed_result(result, rows.key)
+    assert {x.key: x.value for x in relayed.xcoms} == airflow_xcoms(setup.zc.client, run, "extract")
+    assert sorted(e.asset_key.to_user_string() for e in result.get_asset_materialization_events()) == [
+        "zc_day",
+        "zc_rows",
+    ]
