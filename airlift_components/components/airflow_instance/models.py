@@ -327,7 +327,12 @@ class ZeroCodeModel(dg.Resolvable, dg.Model):
     dags: list[str] = Field(
         description="DAG id globs whose tasks get zero-code assets.", examples=[["orders_*"]], min_length=1
     )
-    runner: ZeroCodeRunnerModel | None = Field(default=None, description="How the runner starts.")
+    runner: Annotated[
+        ZeroCodeRunnerModel | None,
+        dg.Resolver.default(
+            description="How the runner starts: python (Airflow's environment), dags_folder, env_vars."
+        ),
+    ] = None
 
     def settings(self, where: str) -> ZeroCode:
         """This block as :class:`~airlift_components.core.zero_code.ZeroCode` (errors name ``where``)."""
