@@ -184,3 +184,14 @@ def test_a_run_without_a_result_fails_naming_dag_task_and_run_url(relay_run):
     assert f"task {DAG_ID}.silent: zero-code Dagster run {dagster_run.run_id}" in log
     assert f"{relay_run.dagster.url}/runs/{dagster_run.run_id}" in log
     assert "without reporting its result" in log
+
+
+def test_a_failed_run_without_a_result_fails_retryably_with_the_step_error(relay_run):
+    ti = relay_run.ti("crashes")
+    assert ti.state == "failed"
+    (dagster_run,) = relay_run.dagster_runs("crashes")
+    log = relay_run.log("crashes")
+    assert f"task {DAG_ID}.crashes: zero-code Dagster run {dagster_run.run_id}" in log
+    assert "ended FAILURE without reporting its result" in log
+    assert "the runner could not start" in log
+    assert "ZeroCodeResultMissingError" in log  # not AirflowFailException: Airflow may retry it

@@ -104,6 +104,10 @@ with DAG(dag_id="zc_relay", schedule=None, start_date=datetime(2024, 1, 1), catc
     def silent() -> None:
         pass
 
+    @task
+    def crashes() -> None:
+        pass
+
     produced = produce()
     consume(produced["total"], produced["names"])
     double.expand(n=numbers())
@@ -115,6 +119,7 @@ with DAG(dag_id="zc_relay", schedule=None, start_date=datetime(2024, 1, 1), catc
     garbled()
     wrong_state()
     silent()
+    crashes()
 
 
 proxying_to_dagster(

@@ -86,7 +86,8 @@ OUTCOMES = {
 }
 MALFORMED = {"garbled": "{not json", "wrong_state": json.dumps({"format": 1, "state": "exploded"})}
 SILENT = {"silent"}  # succeeds without reporting a result
-TASK_IDS = [*OUTCOMES, *MALFORMED, *SILENT]
+CRASHES = {"crashes"}  # fails before reporting a result (e.g. the runner could not start)
+TASK_IDS = [*OUTCOMES, *MALFORMED, *SILENT, *CRASHES]
 
 
 def _task_asset(task_id: str):
@@ -99,6 +100,8 @@ def _task_asset(task_id: str):
         if task_id in SILENT:
             yield Output(None)
             return
+        if task_id in CRASHES:
+            raise RuntimeError("the runner could not start")
         if task_id in MALFORMED:
             text = MALFORMED[task_id]
             result = None
