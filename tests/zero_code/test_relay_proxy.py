@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 
 from airlift_components.airflow_api import DagRunRecord, TaskInstanceRecord
-from airlift_components.conventions import ORIGINAL_OPERATOR_DOC_PREFIX
+from airlift_components.conventions import ORIGINAL_OPERATOR_DOC_PREFIX, ZERO_CODE_RESULT_METADATA_KEY
 from airlift_components.in_airflow.dagster_graphql import DagsterRun
 from tests.in_airflow.harness import LocalDagster, task_log
 from tests.zero_code.conftest import ZeroCodeAirflow, airflow_xcoms, run_to_end
@@ -195,3 +195,13 @@ def test_a_failed_run_without_a_result_fails_retryably_with_the_step_error(relay
     assert "ended FAILURE without reporting its result" in log
     assert "the runner could not start" in log
     assert "ZeroCodeResultMissingError" in log  # not AirflowFailException: Airflow may retry it
+
+
+def test_reading_a_result_costs_one_graphql_request(relay_run):
+    (dagster_run,) = relay_run.dagster_runs("produce")
+    client = relay_run.dagster.client()
+    events = client.get_run_observations(dagster_run.run_id)
+    assert client.request_count == 1
+    (observation,) = events.observations
+    assert observation.asset_key == ("zc_relay", "task", DAG_ID, "produce")
+    assert ZERO_CODE_RESULT_METADATA_KEY in observation.metadata
