@@ -47,6 +47,7 @@ from dagster.components import (
     StateBackedComponent,
 )
 from dagster.components.scaffold.scaffold import scaffold_with
+from pydantic import BaseModel
 
 from airlift_components.airflow_api import DagRecord
 from airlift_components.components.airflow_instance.models import (
@@ -57,6 +58,7 @@ from airlift_components.components.airflow_instance.models import (
     PartitionsModel,
     SensorModel,
     resolve_auth,
+    with_discriminated_auth,
 )
 from airlift_components.components.airflow_instance.scaffolder import AirflowInstanceScaffolder
 from airlift_components.core.airflow_assets import AirflowAssetsModel, AirflowAssetsSettings
@@ -159,6 +161,12 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
         Resolver.default(description="Airflow assets / datasets as Dagster assets (off by default)."),
     ] = None
     defs_state: ResolvedDefsStateConfig = field(default_factory=DefsStateConfigArgs.local_filesystem)
+
+    @classmethod
+    def model(cls) -> type[BaseModel]:
+        """Dagster's model of `attributes:`, its `auth` JSON schema chosen by `type`, so `dg check defs` names
+        the missing or unknown key (see :func:`~.models.discriminated_auth_schema`)."""
+        return with_discriminated_auth(super().model())
 
     # ------------------------------------------------------------------ pieces
 
