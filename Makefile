@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml | uv
 
 $(AF2_VENV)/.installed: pyproject.toml | uv
 	@test -x $(AF2_VENV)/bin/python || $(UV) venv --quiet --python 3.11 $(AF2_VENV)
-	$(UV_INSTALL) $(AF2_VENV)/bin/python 'apache-airflow==2.11.*' -e '.[in-airflow]'
+	$(UV_INSTALL) $(AF2_VENV)/bin/python 'apache-airflow==2.11.*' 'apache-airflow-providers-sqlite>=4.3,<5' -e '.[in-airflow]'
 	@touch $@
 
 # dagster-airlift, the reference the benchmarks compare against: its own venv, never a dependency of ours.

@@ -10,25 +10,15 @@ it adds nothing.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from dagster import AssetKey, AssetMaterialization, AssetRecordsFilter, DagsterInstance, Definitions
 
-from airlift_components.airflow_api import FINISHED_RUN_STATES, DagRunRecord, TaskInstanceRecord
+from airlift_components.airflow_api import FINISHED_RUN_STATES, TaskInstanceRecord
 from airlift_components.cli.definitions import PeeredInstance, peered_instances
 from airlift_components.conventions import EVENT_ID_METADATA_KEY
-from airlift_components.core.events import (
-    TERMINAL_TI_STATES,
-    AirflowSensorPlan,
-    AssetEvent,
-    LogFn,
-    dag_run_events,
-    is_dag_level_proxy,
-    rolled_up_task_events,
-    task_instance_events,
-)
+from airlift_components.core.events import AssetEvent, LogFn, finished_run_events
 
 RUN_IDS_PER_QUERY = 100  # keeps the task-instance batch body small
 RECORDS_PER_PAGE = 1000
@@ -66,29 +56,6 @@ def _timestamp(event: AssetEvent) -> float:
     value = event.metadata.get("airflow/end_date")
     stamp = getattr(value, "value", None)
     return float(stamp) if isinstance(stamp, (int, float)) else datetime.now(timezone.utc).timestamp()
-
-
-def run_history_events(
-    plan: AirflowSensorPlan, run: DagRunRecord, tis: Iterable[TaskInstanceRecord], log: LogFn
-) -> list[AssetEvent]:
-    """The sensor's events for one finished run: task events (mapped tasks rolled up), then the run's."""
-    events: list[AssetEvent] = []
-    mapped: dict[str, list[TaskInstanceRecord]] = defaultdict(list)
-    dag_proxied = False
-    for ti in sorted(
-        tis, key=lambda ti: (ti.end_date or datetime.min.replace(tzinfo=timezone.utc), ti.task_id)
-    ):
-        dag_proxied = dag_proxied or is_dag_level_proxy(ti)
-        if ti.state not in TERMINAL_TI_STATES:
-            continue
-        if ti.map_index >= 0:
-            mapped[ti.task_id].append(ti)
-        else:
-            events.extend(task_instance_events(plan, ti, log))
-    for task_tis in mapped.values():
-        events.extend(rolled_up_task_events(plan, task_tis, log))
-    events.extend(dag_run_events(plan, run, dag_proxied=dag_proxied, log=log))
-    return events
 
 
 def stored_event_ids(dagster_instance: DagsterInstance, key: AssetKey, after: float) -> set[str]:
@@ -157,7 +124,7 @@ def import_instance_history(
     events = [
         event
         for run in sorted(runs, key=lambda run: run.end_date or end)
-        for event in run_history_events(plan, run, by_run.get((run.dag_id, run.run_id), []), log)
+        for event in finished_run_events(plan, run, by_run.get((run.dag_id, run.run_id), []), log)
     ]
     earliest: dict[AssetKey, float] = {}
     for event in events:

@@ -7,9 +7,10 @@ runs, partitions, mapped-task roll-ups) can be tested with hand-made records.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Union
 
 from dagster import (
@@ -33,6 +34,7 @@ SUCCESS_STATES = frozenset({"success"})
 FAILED_STATES = frozenset({"failed", "upstream_failed"})
 # Task-instance states after which nothing more happens to that try.
 TERMINAL_TI_STATES = frozenset({"success", "failed", "upstream_failed", "skipped", "removed"})
+_EARLIEST = datetime.min.replace(tzinfo=timezone.utc)  # sorts task instances without an end date first
 
 
 @dataclass(frozen=True)
@@ -307,3 +309,29 @@ def dag_run_events(
         where=where,
         log=log,
     )
+
+
+def finished_run_events(
+    plan: AirflowSensorPlan, run: DagRunRecord, tis: Iterable[TaskInstanceRecord], log: LogFn
+) -> list[AssetEvent]:
+    """Every event of one finished run, in the sensor's order: its task instances' events (by end date;
+    each mapped task's indexes rolled up into one), then the run's (:func:`dag_run_events`).
+
+    ``tis`` are the run's task instances; none for a DAG that is only peered (nothing in it can be mapped
+    or proxied), which leaves the run's events alone. A DAG-level proxy among them marks the run proxied.
+    """
+    events: list[AssetEvent] = []
+    mapped: dict[str, list[TaskInstanceRecord]] = defaultdict(list)
+    dag_proxied = False
+    for ti in sorted(tis, key=lambda ti: (ti.end_date or _EARLIEST, ti.task_id)):
+        dag_proxied = dag_proxied or is_dag_level_proxy(ti)
+        if ti.state not in TERMINAL_TI_STATES:
+            continue
+        if ti.map_index >= 0:
+            mapped[ti.task_id].append(ti)
+        else:
+            events.extend(task_instance_events(plan, ti, log))
+    for task_tis in mapped.values():
+        events.extend(rolled_up_task_events(plan, task_tis, log))
+    events.extend(dag_run_events(plan, run, dag_proxied=dag_proxied, log=log))
+    return events

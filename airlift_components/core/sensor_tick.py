@@ -50,6 +50,7 @@ from airlift_components.core.events import (
     AssetEvent,
     LogFn,
     dag_run_events,
+    finished_run_events,
     is_dag_level_proxy,
     rolled_up_task_events,
     task_instance_events,
@@ -223,7 +224,7 @@ class _TickState:
 
         def events() -> list[AssetEvent]:
             self.cursor.open_runs.pop(run_key(run.dag_id, run.run_id), None)
-            return dag_run_events(self.plan, run, dag_proxied=False, log=self.log)
+            return finished_run_events(self.plan, run, (), self.log)  # its task instances are never read
 
         return self.handle_new(run, run_identity(run), events)
 

@@ -11,15 +11,22 @@ A proxy operator's ``execute`` reads as the steps a user may override, each a sh
    running run of an earlier try), otherwise launch a run of exactly the mapped assets, tagged with
    the Airflow dag_id, run_id, task_id and try number (and the partition of the logical date),
 4. :meth:`~BaseProxyToDagsterOperator.wait_for_run`: adaptive polling until the run ends,
-5. :meth:`~BaseProxyToDagsterOperator.report`: fail with the run's URL and error when it did not succeed.
+5. :meth:`~BaseProxyToDagsterOperator.report`: fail with the run's URL and error when it did not succeed;
+   for a zero-code task (listed in the targets' ``zero_code``),
+   :meth:`~BaseProxyToDagsterOperator.relay_zero_code_result` instead: one GraphQL request reads the
+   run's ``conventions.ZERO_CODE_RESULT_METADATA_KEY`` observation and mirrors it in Airflow (XComs
+   pushed and the return value returned, skipped, failed with or without retry).
 
 Every proxy operator carries the template field ``conventions.PROXY_MARKER_FIELD``, so Airflow's REST API
 shows in each task's ``template_fields`` and each task instance's ``rendered_fields`` that the work ran
 in Dagster; the Dagster sensor skips those task instances (the Dagster run materialized the assets).
+A task-level proxy built by :meth:`BaseProxyTaskToDagsterOperator.build_from_task` also records the
+operator it replaced as the last line of its ``doc_md`` (``conventions.ORIGINAL_OPERATOR_DOC_PREFIX``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from abc import abstractmethod
@@ -31,6 +38,7 @@ import requests
 
 from airlift_components.conventions import (
     ENV_INSTANCE_NAME,
+    ORIGINAL_OPERATOR_DOC_PREFIX,
     PROXY_MARKER_DAG,
     PROXY_MARKER_FIELD,
     PROXY_MARKER_TASK,
@@ -39,8 +47,10 @@ from airlift_components.conventions import (
     RUN_TAG_MAP_INDEX,
     RUN_TAG_TASK_ID,
     RUN_TAG_TRY_NUMBER,
+    ZERO_CODE_RESULT_METADATA_KEY,
 )
 from airlift_components.formats.proxy_targets import AssetKeyPath, ProxyTargets, ProxyTargetsError
+from airlift_components.formats.zero_code import ZeroCodeFormatError, ZeroCodeResult
 from airlift_components.in_airflow._compat import (
     DAG,
     AirflowFailException,
@@ -57,14 +67,32 @@ from airlift_components.in_airflow.dagster_graphql import (
     DagsterGraphQLError,
     DagsterQueryError,
     DagsterRun,
+    RunObservations,
 )
+
+try:  # Airflow 3
+    from airflow.sdk.exceptions import AirflowSkipException
+except ImportError:  # Airflow 2
+    from airflow.exceptions import AirflowSkipException  # type: ignore[no-redef,assignment]
 
 #: Dagster's run tag for the partition of a run.
 PARTITION_TAG = "dagster/partition"
 
 
+#: The XCom key of a task's return value (Airflow's ``XCOM_RETURN_KEY``).
+RETURN_VALUE_KEY = "return_value"
+
+
 class DagsterRunFailedError(RuntimeError):
     """The Dagster run that a proxy operator waited for failed or was canceled."""
+
+
+class ZeroCodeTaskFailedError(DagsterRunFailedError):
+    """The task's own code failed in its zero-code Dagster run, and Airflow may retry it."""
+
+
+class ZeroCodeResultMissingError(DagsterRunFailedError):
+    """A zero-code Dagster run failed without reporting a result (Airflow may retry it)."""
 
 
 class BaseProxyToDagsterOperator(BaseOperator):
@@ -133,8 +161,12 @@ class BaseProxyToDagsterOperator(BaseOperator):
 
     # ------------------------------------------------------------------ execution
 
-    def execute(self, context: Context) -> None:
-        """Launch (or reattach to) the Dagster run for this task instance and wait for it to finish."""
+    def execute(self, context: Context) -> Any:
+        """Launch (or reattach to) the Dagster run for this task instance and wait for it to finish.
+
+        Returns the task's return value for a zero-code task (so Airflow pushes it as it would have),
+        otherwise None.
+        """
         client = self.get_graphql_client(context)
         self._dagster_client = client
         timings: dict[str, float] = {}
@@ -152,7 +184,10 @@ class BaseProxyToDagsterOperator(BaseOperator):
             except (DagsterAssetNotFoundError, DagsterAuthenticationError, ProxyTargetsError) as exc:
                 # Retrying cannot fix a missing mapping, bad credentials or a run without a logical date.
                 raise AirflowFailException(str(exc)) from None
+            if self.runs_zero_code(targets):
+                return self.relay_zero_code_result(client, context, run, asset_keys)
             self.report(client, run)
+            return None
         finally:
             self.log.info(
                 "Dagster GraphQL requests for this task: %d (%s)",
@@ -262,6 +297,99 @@ class BaseProxyToDagsterOperator(BaseOperator):
         detail = client.run_failure_message(run.run_id) if run.status == "FAILURE" else "the run was canceled"
         raise DagsterRunFailedError(f"Dagster run {run.run_id} ended {run.status}: {url}\n{detail}")
 
+    def runs_zero_code(self, targets: ProxyTargets) -> bool:
+        """Whether this operator's target is a zero-code asset (the task's own code run in Dagster)."""
+        return False
+
+    def relay_zero_code_result(
+        self,
+        client: DagsterGraphQLClient,
+        context: Context,
+        run: DagsterRun,
+        asset_keys: Sequence[AssetKeyPath],
+    ) -> Any:
+        """Mirror the zero-code run's result in Airflow, as if the task had run here.
+
+        One GraphQL request reads the run's result observation. Success: push the relayed XComs other
+        than ``return_value`` and return the return value (Airflow then pushes it, its
+        ``multiple_outputs`` keys and the length a mapped downstream task expands over). Skipped: raise
+        ``AirflowSkipException``. Failed: raise ``AirflowFailException`` when the result is not
+        retryable, else :class:`ZeroCodeTaskFailedError` (Airflow retries; the next try launches one
+        new run).
+
+        Raises:
+            AirflowFailException: the result is malformed, or the run succeeded without one.
+            ZeroCodeResultMissingError: the run failed without reporting a result.
+            DagsterRunFailedError: the run was canceled.
+        """
+        if run.status == "CANCELED":
+            self.report(client, run)
+        url = client.run_url(run.run_id)
+        result = self.read_zero_code_result(client.get_run_observations(run.run_id), run, url, asset_keys)
+        if result.state == "success" and run.status != "SUCCESS":
+            # The step failed after reporting success (e.g. materializing): the run's failure wins.
+            self.report(client, run)
+        if result.state == "skipped":
+            self.log.info("Skipped in Dagster run %s: %s", run.run_id, url)
+            raise AirflowSkipException(f"{self._what()} skipped in zero-code Dagster run {run.run_id}: {url}")
+        if result.state == "failed":
+            message = (
+                f"{self._what()} failed in zero-code Dagster run {run.run_id}: {url}\n"
+                f"{result.error or result.error_type or 'no error recorded'}"
+            )
+            if not result.retryable:
+                raise AirflowFailException(message)
+            raise ZeroCodeTaskFailedError(message)
+        self.log.info("Dagster run %s succeeded: %s", run.run_id, url)
+        return self._push_relayed_xcoms(context, result)
+
+    def read_zero_code_result(
+        self,
+        events: RunObservations,
+        run: DagsterRun,
+        url: str,
+        asset_keys: Sequence[AssetKeyPath],
+    ) -> ZeroCodeResult:
+        """The last result observation of the run (of the first target asset when several assets
+        reported one); errors name the DAG, the task and the run's URL."""
+        reported = [obs for obs in events.observations if ZERO_CODE_RESULT_METADATA_KEY in obs.metadata]
+        first = tuple(asset_keys[0]) if asset_keys else None
+        reported = [obs for obs in reported if obs.asset_key == first] or reported
+        where = f"{self._what()}: zero-code Dagster run {run.run_id} ({url})"
+        if not reported:
+            message = (
+                f"{where} ended {run.status} without reporting its result (no AssetObservation with "
+                f"metadata {ZERO_CODE_RESULT_METADATA_KEY!r})"
+            )
+            if run.status == "FAILURE":
+                detail = "\n".join(events.step_failures) or "no failure message recorded"
+                raise ZeroCodeResultMissingError(f"{message}\n{detail}")
+            raise AirflowFailException(f"{message}; is the Dagster side an older airlift-components?")
+        raw = reported[-1].metadata[ZERO_CODE_RESULT_METADATA_KEY]
+        try:
+            body = json.loads(raw) if isinstance(raw, str) else raw
+            return ZeroCodeResult.from_json(
+                body, where=f"{where}, metadata {ZERO_CODE_RESULT_METADATA_KEY!r}"
+            )
+        except ValueError as exc:  # ZeroCodeFormatError is a ValueError, so is invalid JSON
+            detail = str(exc) if isinstance(exc, ZeroCodeFormatError) else f"{where}: not valid JSON: {exc}"
+            raise AirflowFailException(f"malformed zero-code result: {detail}") from None
+
+    def _push_relayed_xcoms(self, context: Context, result: ZeroCodeResult) -> Any:
+        values: dict[str, Any] = {}
+        for xcom in result.xcoms:  # the last push of a key wins, as in Airflow
+            values[xcom.key] = _deserialize_xcom(xcom.value, xcom.key, self._what())
+        return_value = values.pop(RETURN_VALUE_KEY, None)
+        if self.do_xcom_push and self.multiple_outputs and isinstance(return_value, Mapping):
+            # Airflow pushes these itself from the returned mapping.
+            values = {key: value for key, value in values.items() if key not in return_value}
+        ti = context.get("ti") or context.get("task_instance")
+        for key, value in values.items():
+            ti.xcom_push(key=key, value=value)
+        if values:
+            self.log.info("Pushed the XComs relayed from Dagster: %s", ", ".join(values))
+        return return_value
+
     def on_kill(self) -> None:
         """Terminate the Dagster run when Airflow kills this task (timeout, mark failed, shutdown).
 
@@ -335,6 +463,10 @@ class BaseProxyTaskToDagsterOperator(BaseProxyToDagsterOperator):
         """The assets mapped to this task id."""
         return list(targets.tasks.get(self.task_id, ()))
 
+    def runs_zero_code(self, targets: ProxyTargets) -> bool:
+        """True when the DAG asset lists this task in its proxy targets' ``zero_code``."""
+        return self.task_id in targets.zero_code
+
     def identity_tags(self, context: Context) -> dict[str, str]:
         """dag_id, dag run id and task id (plus map index for mapped task instances)."""
         tags = {
@@ -351,10 +483,13 @@ class BaseProxyTaskToDagsterOperator(BaseProxyToDagsterOperator):
     def build_from_task(cls, task: BaseOperator) -> BaseProxyTaskToDagsterOperator:
         """A proxy for ``task``: same task id, retries, pool, queue, trigger rule, callbacks, docs...
 
-        Copies every ``BaseOperator`` constructor argument the task has set; dependencies and task
-        group membership are restored by ``proxying_to_dagster``, which puts it in the DAG.
+        Copies every ``BaseOperator`` constructor argument the task has set, and adds to ``doc_md`` a last
+        line naming the task's operator class (:func:`doc_md_with_original_operator`); dependencies and
+        task group membership are restored by ``proxying_to_dagster``, which puts it in the DAG.
         """
-        return cls(**operator_kwargs_of(task))
+        kwargs = operator_kwargs_of(task)
+        kwargs["doc_md"] = doc_md_with_original_operator(kwargs.get("doc_md"), type(task))
+        return cls(**kwargs)
 
 
 class BaseProxyDAGToDagsterOperator(BaseProxyToDagsterOperator):
@@ -384,6 +519,40 @@ class BaseProxyDAGToDagsterOperator(BaseProxyToDagsterOperator):
 
     def _what(self) -> str:
         return f"DAG {self.dag_id}"
+
+
+def doc_md_with_original_operator(doc_md: str | None, operator_class: type) -> str:
+    """``doc_md`` followed by the line ``<ORIGINAL_OPERATOR_DOC_PREFIX><module>.<ClassName>``.
+
+    The tasks listing of Airflow's REST API then names the proxy class as the operator, and this line
+    the class it replaced (read by the Dagster side for zero-code eligibility). Idempotent: a ``doc_md``
+    that already ends with a record keeps it.
+
+    Example::
+
+        doc_md_with_original_operator("Loads rows.", PythonOperator)
+        # 'Loads rows.\n\nairlift original operator: airflow.providers.standard.operators.python.PythonOperator'
+    """
+    line = f"{ORIGINAL_OPERATOR_DOC_PREFIX}{operator_class.__module__}.{operator_class.__qualname__}"
+    if not doc_md:
+        return line
+    if doc_md.rstrip().rsplit("\n", 1)[-1].startswith(ORIGINAL_OPERATOR_DOC_PREFIX):
+        return doc_md
+    return f"{doc_md.rstrip()}\n\n{line}"
+
+
+def _deserialize_xcom(value: Any, key: str, what: str) -> Any:
+    # The runner relays the serialised form; Airflow's push serialises again, so undo it once here.
+    try:
+        from airflow.sdk.serde import deserialize
+    except ImportError:  # Airflow 2
+        from airflow.serialization.serde import deserialize  # type: ignore[no-redef]
+    try:
+        return deserialize(value)
+    except Exception as exc:  # noqa: BLE001 - any decoding failure is the same error for the user
+        raise AirflowFailException(
+            f"{what}: the relayed XCom {key!r} cannot be deserialised here: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def _run_id(context: Mapping[str, Any]) -> str:

@@ -32,6 +32,7 @@ from airlift_components.in_airflow.dagster_queries import (
     RUN_QUERY,
     RUNS_QUERY,
     TERMINATE_RUN_MUTATION,
+    ZERO_CODE_RESULT_QUERY,
 )
 
 #: Dagster run statuses after which a run never changes again.
@@ -70,6 +71,23 @@ class AssetNode:
     repository_name: str
     location_name: str
     metadata: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RunObservation:
+    """One ``AssetObservation`` a run logged: the observed asset's key and its metadata (JSON entries
+    decoded, text entries as text)."""
+
+    asset_key: tuple[str, ...]
+    metadata: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RunObservations:
+    """What a finished run reported through observations, and why its failed steps failed."""
+
+    observations: tuple[RunObservation, ...] = ()
+    step_failures: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -283,6 +301,31 @@ class DagsterGraphQLClient:
                 messages.append(str(event.get("message") or "").strip())
         return "\n".join(m for m in messages if m) or "no failure message recorded"
 
+    def get_run_observations(self, run_id: str, *, max_pages: int = 20) -> RunObservations:
+        """The asset observations and step failure messages of a run, in log order.
+
+        Cost: one request (``logsForRun``); more only when the webserver caps events per request
+        (``hasMore``), up to ``max_pages``.
+        """
+        observations: list[RunObservation] = []
+        failures: list[str] = []
+        cursor: str | None = None
+        for _ in range(max_pages):
+            variables = {"runId": run_id, "afterCursor": cursor}
+            result = self.execute(ZERO_CODE_RESULT_QUERY, variables).get("logsForRun") or {}
+            if result.get("__typename") != "EventConnection":
+                raise DagsterQueryError(f"reading the events of run {run_id} failed: {_message(result)}")
+            for event in result.get("events") or []:
+                if event.get("__typename") == "ObservationEvent" and event.get("assetKey"):
+                    key = tuple(event["assetKey"]["path"])
+                    observations.append(RunObservation(key, _metadata(event, strict=False)))
+                elif event.get("__typename") == "ExecutionStepFailureEvent":
+                    failures.append(f"{event.get('stepKey')}: {_innermost_error(event.get('error') or {})}")
+            cursor = result.get("cursor")
+            if not result.get("hasMore") or not cursor:
+                break
+        return RunObservations(tuple(observations), tuple(failures))
+
     # ------------------------------------------------------------------ mutations
 
     def launch_asset_run(
@@ -357,11 +400,16 @@ def _message(result: Mapping[str, Any]) -> str:
     return f"{result.get('__typename', 'no result')}: {result.get('message', '')}".strip()
 
 
-def _metadata(node: Mapping[str, Any]) -> dict[str, Any]:
+def _metadata(node: Mapping[str, Any], *, strict: bool = True) -> dict[str, Any]:
     entries: dict[str, Any] = {}
     for entry in node.get("metadataEntries") or []:
         if "jsonString" in entry:
-            entries[entry["label"]] = json.loads(entry["jsonString"])
+            try:
+                entries[entry["label"]] = json.loads(entry["jsonString"])
+            except ValueError:
+                if strict:
+                    raise
+                entries[entry["label"]] = entry["jsonString"]  # the reader names what is malformed
         elif "text" in entry:
             entries[entry["label"]] = entry["text"]
     return entries

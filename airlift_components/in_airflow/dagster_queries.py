@@ -92,3 +92,33 @@ mutation AirliftProxyTerminate($runId: String!) {
   }
 }
 """
+
+# A zero-code run's result observation (and its step failures, for the error when it has none), in one
+# request: a run's events are few (tens), so the whole log is cheaper than a second round trip.
+ZERO_CODE_RESULT_QUERY = """
+query AirliftProxyZeroCodeResult($runId: ID!, $afterCursor: String) {
+  logsForRun(runId: $runId, afterCursor: $afterCursor) {
+    __typename
+    ... on EventConnection {
+      cursor
+      hasMore
+      events {
+        __typename
+        ... on ObservationEvent {
+          assetKey { path }
+          metadataEntries {
+            label
+            ... on TextMetadataEntry { text }
+            ... on JsonMetadataEntry { jsonString }
+          }
+        }
+        ... on ExecutionStepFailureEvent {
+          stepKey
+          error { message errorChain { error { message } } }
+        }
+      }
+    }
+    ... on Error { message }
+  }
+}
+"""

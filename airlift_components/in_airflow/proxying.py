@@ -14,6 +14,8 @@ unchanged at the next parse.
 What the Airflow REST API then shows (what the Dagster side reads, no extra request needed):
 
 - each proxy task lists ``conventions.PROXY_MARKER_FIELD`` in its ``template_fields`` (tasks listing),
+  and the last line of its ``doc_md`` names the operator it replaced
+  (``conventions.ORIGINAL_OPERATOR_DOC_PREFIX`` + ``<module>.<ClassName>``),
   and each of its task instances carries it in ``rendered_fields`` with value ``"dagster:task"`` or
   ``"dagster:dag"``; the operator class name is in ``operator`` / ``class_ref``;
 - the DAG gets the tag ``airlift:proxied-tasks`` (some tasks proxied) or ``airlift:proxied-dag``
@@ -35,6 +37,7 @@ from airlift_components.in_airflow._compat import DAG, BaseOperator, MappedOpera
 from airlift_components.in_airflow.base_operators import (
     BaseProxyDAGToDagsterOperator,
     BaseProxyTaskToDagsterOperator,
+    doc_md_with_original_operator,
 )
 from airlift_components.in_airflow.default_operators import (
     DefaultProxyDAGToDagsterOperator,
@@ -105,7 +108,10 @@ def _proxy_tasks(dag: DAG, state: DagProxiedState, build: Callable[[BaseOperator
                 f"{state.where()}: task {task_id!r} is a mapped (dynamic) task, which cannot be proxied "
                 "task by task; proxy the whole DAG instead (proxied: true)"
             )
-        replace_task(dag, original, build(original))
+        proxy = build(original)
+        # Also when a custom build_from_task_fn built the proxy: the Dagster side reads this record.
+        proxy.doc_md = doc_md_with_original_operator(proxy.doc_md, type(original))
+        replace_task(dag, original, proxy)
     if proxied:
         _add_tag(dag, PROXIED_TASKS_DAG_TAG)
 

@@ -201,7 +201,13 @@ BAD_YAML_CASES = {
     "missing_name": ({"auth": {"type": "basic"}}, ["name"]),
     "unknown_auth_type": (
         {"name": "x", "auth": {"type": "kerberos", "webserver_url": "http://x"}},
-        ["auth", "type", "kerberos"],
+        # Also the known types, at the line of `type:`.
+        [
+            "auth",
+            "type",
+            "kerberos",
+            "attributes.auth.type 'kerberos' is not one of ['basic', 'token', 'mwaa'",
+        ],
     ),
     "typo_in_field": ({"name": "x", "auth": {"type": "token", "token_env": "T"}, "mapings": []}, ["mapings"]),
     "sensor_interval_not_a_number": (
@@ -234,6 +240,43 @@ BAD_YAML_CASES = {
         ["mappings[dag_id=d].task_mappings[task_id=t]", "exactly one of `key`"],
     ),
 }
+
+
+# `auth:` blocks missing a key of their type: `dg check defs` (its JSON schema check, before any model runs)
+# names the key at the block's line, not only "not valid under any of the given schemas". More shapes (an
+# unexpected key, no `type`, MWAA) are checked against the same schema in test_one_connection_object.py.
+BAD_AUTH_CASES = {
+    # case: (auth block, the line reported, location and message)
+    "token_without_webserver_url": (
+        {"type": "token", "token_env": "T"},
+        2,
+        "attributes.auth 'webserver_url' is a required property",
+    ),
+    "basic_without_password_env": (
+        {"type": "basic", "webserver_url": "http://x", "username": "u"},
+        2,
+        "attributes.auth 'password_env' is a required property",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_AUTH_CASES))
+def test_dg_check_defs_names_the_missing_auth_key(dg_project: Path, case: str) -> None:
+    # One project per case: `dg check defs` schema-checks only one defs.yaml per component type.
+    auth, line, message = BAD_AUTH_CASES[case]
+    path = defs_yaml(dg_project, "bad")
+    path.parent.mkdir(parents=True)
+    attributes = {"name": "x", "auth": auth}
+    path.write_text(
+        yaml.safe_dump({"type": "airlift_components.AirflowInstanceComponent", "attributes": attributes})
+    )
+    result = run_dg(dg_project, "check", "defs")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    expected = f"defs/bad/defs.yaml:{line} - airlift_components.AirflowInstanceComponent {message}"
+    assert expected in output, f"{expected!r} missing from:\n{output[-3000:]}"
+    assert f"type: {auth['type']}" in output  # the snippet under the message shows the block
+    assert "not valid under any of the given schemas" not in output, output[-3000:]
 
 
 @pytest.mark.parametrize("case", sorted(BAD_YAML_CASES))

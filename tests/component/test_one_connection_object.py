@@ -8,10 +8,11 @@ from typing import Any
 
 import dagster as dg
 import pytest
+from jsonschema import Draft202012Validator
 
 from airlift_components.airflow_api import BasicAuthBackend
 from airlift_components.components.airflow_instance import AirflowInstanceComponent
-from airlift_components.components.airflow_instance.models import BasicAuthModel, TokenAuthModel
+from airlift_components.components.airflow_instance.models import AUTH_MODELS, BasicAuthModel, TokenAuthModel
 from airlift_components.core import AirflowInstance, AirflowInstanceResource, build_defs_from_snapshot
 from airlift_components.core.snapshot import AirflowSnapshot
 
@@ -39,6 +40,43 @@ def _auth_schema() -> dict[str, Any]:
 )
 def test_json_schema_states_the_fields_each_auth_type_needs(model: str, required: set[str]) -> None:
     assert set(_auth_schema()[model]["required"]) == required
+
+
+def test_json_schema_lets_auth_type_choose_the_model_of_that_type() -> None:
+    schema = AirflowInstanceComponent.get_model_cls().model_json_schema()
+    auth = schema["properties"]["auth"]
+    assert auth["properties"]["type"]["enum"] == list(AUTH_MODELS)
+    chosen = {branch["if"]["properties"]["type"]["const"]: branch["then"]["$ref"] for branch in auth["allOf"]}
+    assert set(chosen) == set(AUTH_MODELS)
+    for auth_type, ref in chosen.items():
+        model = schema["$defs"][ref.removeprefix("#/$defs/")]
+        assert auth_type in (
+            model["properties"]["type"].get("const"),
+            model["properties"]["type"].get("default"),
+        )
+    validator = Draft202012Validator(schema)
+    ok = {"type": "token", "webserver_url": "http://x", "token_env": "T"}
+    for auth_block in (ok, {"webserver_url": "http://x", "username": "u", "password_env": "P"}, "{{ auth }}"):
+        assert list(validator.iter_errors({"name": "x", "auth": auth_block})) == []
+    reported = {
+        "token": ["'webserver_url' is a required property", "'token_env' is a required property"],
+        "mwaa": ["'mwaa_environment_name' is a required property"],
+        "no type (basic)": ["'password_env' is a required property"],
+        "unexpected key": ["Additional properties are not allowed ('password_env' was unexpected)"],
+        "unknown type": [
+            "'kerberos' is not one of ['basic', 'token', 'mwaa', 'mwaa_airflow3', 'composer', 'astronomer']"
+        ],
+    }
+    blocks = {
+        "token": {"type": "token"},
+        "mwaa": {"type": "mwaa"},
+        "no type (basic)": {"webserver_url": "http://x", "username": "u"},
+        "unexpected key": {**ok, "password_env": "P"},
+        "unknown type": {"type": "kerberos", "webserver_url": "http://x"},
+    }
+    for case, auth_block in blocks.items():
+        errors = [error.message for error in validator.iter_errors({"name": "x", "auth": auth_block})]
+        assert errors == reported[case], case
 
 
 def test_auth_without_type_is_basic_as_before() -> None:

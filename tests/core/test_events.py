@@ -15,6 +15,7 @@ from airlift_components.conventions import PROXY_MARKER_DAG, PROXY_MARKER_FIELD,
 from airlift_components.core.events import (
     AirflowSensorPlan,
     dag_run_events,
+    finished_run_events,
     partition_for,
     rolled_up_task_events,
     task_instance_events,
@@ -143,3 +144,29 @@ def test_airflow2_links_use_the_grid_view() -> None:
         instance_name="i", webserver_url="http://af", api_version="v1", dag_ids=frozenset()
     )
     assert plan.task_instance_url("d", "r 1", "t") == "http://af/dags/d/grid?dag_run_id=r+1&task_id=t"
+
+
+def test_finished_run_events_are_its_tasks_then_mapped_roll_ups_then_the_run() -> None:
+    tis = [
+        ti(task_id="mapped", map_index=1, end_date=DAY + timedelta(days=1, minutes=3)),
+        ti(end_date=DAY + timedelta(days=1, minutes=4)),
+        ti(task_id="mapped", map_index=0, end_date=DAY + timedelta(days=1, minutes=2)),
+        ti(task_id="mapped", map_index=2, state="running"),  # not finished: left out of the roll-up
+    ]
+    events = finished_run_events(PLAN, run(dag_id="dag_a"), tis, print)
+    assert [event.asset_key for event in events] == [
+        AssetKey("table"),
+        AssetKey("items"),
+        AssetKey(["inst", "dag", "dag_a"]),
+    ]
+    assert events[1].metadata["airflow/map_indexes"].value == 2
+
+
+def test_finished_run_events_of_a_dag_level_proxy_leave_out_the_dag_mapped_assets() -> None:
+    proxy = ti(dag_id="dag_b", task_id="proxy_dag", marker=PROXY_MARKER_DAG)
+    proxied = finished_run_events(PLAN, run(), [proxy], print)
+    assert [event.asset_key for event in proxied] == [AssetKey(["inst", "dag", "dag_b"])]
+    # Without task instances (a DAG that is only peered): the run's events alone.
+    alone = finished_run_events(PLAN, run(), [], print)
+    assert alone == dag_run_events(PLAN, run(), dag_proxied=False, log=print)
+    assert [event.asset_key for event in alone] == [AssetKey("report"), AssetKey(["inst", "dag", "dag_b"])]

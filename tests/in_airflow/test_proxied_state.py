@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from airlift_components.conventions import PROXIED_DAG_TAG, PROXIED_TASKS_DAG_TAG, PROXY_MARKER_FIELD
+from airlift_components.conventions import (
+    ORIGINAL_OPERATOR_DOC_PREFIX,
+    PROXIED_DAG_TAG,
+    PROXIED_TASKS_DAG_TAG,
+    PROXY_MARKER_FIELD,
+)
 from airlift_components.in_airflow import (
     DefaultProxyDAGToDagsterOperator,
     DefaultProxyTaskToDagsterOperator,
@@ -100,12 +105,16 @@ def test_task_form_replaces_only_proxied_tasks_keeping_their_settings(tmp_path):
         "queue",
         "trigger_rule",
         "priority_weight",
-        "doc_md",
         "execution_timeout",
         "owner",
         "start_date",
     ):
         assert getattr(build, attribute) == getattr(before, attribute), attribute
+    # doc_md is kept, with a last line naming the replaced operator (for the Dagster side).
+    assert (
+        build.doc_md
+        == f"docs\n\n{ORIGINAL_OPERATOR_DOC_PREFIX}airflow.providers.standard.operators.python.PythonOperator"
+    )
     assert [cb.__name__ for cb in build.on_failure_callback] == ["on_failure"]
     assert build.upstream_task_ids == {"load"} and build.downstream_task_ids == {"export.csv"}
     assert dag.task_dict["load"].downstream_task_ids == {"build"}

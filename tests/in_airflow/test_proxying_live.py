@@ -7,6 +7,7 @@ import time
 import pytest
 
 from airlift_components.conventions import (
+    ORIGINAL_OPERATOR_DOC_PREFIX,
     PROXIED_DAG_TAG,
     PROXIED_TASKS_DAG_TAG,
     PROXY_MARKER_DAG,
@@ -56,7 +57,10 @@ def test_proxied_task_keeps_its_id_dependencies_and_scheduling_settings(proxy_ai
     assert set(transform.downstream_task_ids) == {"load"}
     assert transform.retries == 2
     assert transform.trigger_rule == "all_done"
-    assert transform.doc_md == "Transforms extracted rows."
+    assert transform.doc_md == (
+        "Transforms extracted rows.\n\n"
+        f"{ORIGINAL_OPERATOR_DOC_PREFIX}airflow.providers.standard.operators.python.PythonOperator"
+    )
     assert PROXY_MARKER_FIELD in transform.template_fields
     assert PROXY_MARKER_FIELD not in tasks["extract"].template_fields
     assert PROXIED_TASKS_DAG_TAG in client.get_dag("proxy_middle").tags

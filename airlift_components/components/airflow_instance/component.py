@@ -47,6 +47,7 @@ from dagster.components import (
     StateBackedComponent,
 )
 from dagster.components.scaffold.scaffold import scaffold_with
+from pydantic import BaseModel
 
 from airlift_components.airflow_api import DagRecord
 from airlift_components.components.airflow_instance.models import (
@@ -58,6 +59,7 @@ from airlift_components.components.airflow_instance.models import (
     SensorModel,
     ZeroCodeModel,
     resolve_auth,
+    with_discriminated_auth,
 )
 from airlift_components.components.airflow_instance.scaffolder import AirflowInstanceScaffolder
 from airlift_components.core.airflow_assets import AirflowAssetsModel, AirflowAssetsSettings
@@ -168,6 +170,12 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
         ),
     ] = None
     defs_state: ResolvedDefsStateConfig = field(default_factory=DefsStateConfigArgs.local_filesystem)
+
+    @classmethod
+    def model(cls) -> type[BaseModel]:
+        """Dagster's model of `attributes:`, its `auth` JSON schema chosen by `type`, so `dg check defs` names
+        the missing or unknown key (see :func:`~.models.discriminated_auth_schema`)."""
+        return with_discriminated_auth(super().model())
 
     # ------------------------------------------------------------------ pieces
 

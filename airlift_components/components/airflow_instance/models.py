@@ -1,13 +1,16 @@
 """The YAML schema of ``AirflowInstanceComponent``: what each block of ``defs.yaml`` accepts.
 
 ``auth:`` is a union of one model per auth ``type`` (``basic`` when the key is absent), so the JSON
-schema that ``dg`` and editors show states which fields each type needs, and a missing or misspelt field
-is reported by pydantic with the file, line and field. Secrets are names of env vars, never values.
+schema that ``dg`` and editors show states which fields each type needs. In that schema ``type`` picks
+the model (:func:`discriminated_auth_schema`), so ``dg check defs`` reports a missing, misspelt or
+unknown key (or an unknown type) by name with the file and line; at load, pydantic does the same.
+Secrets are names of env vars, never values.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import sys
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Union
@@ -15,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
 from dagster.components import ResolutionContext
-from pydantic import Discriminator, Field, Tag, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
 
 from airlift_components.airflow_api import DagRecord
 from airlift_components.core.sensor import SensorSettings
@@ -141,7 +144,15 @@ class AstronomerAuthModel(_EnvTokenAuthModel):
         return {"webserver_url": self.webserver_url, "auth_type": "astronomer", "token_env": self.token_env}
 
 
-AUTH_TYPES = ("basic", "token", "mwaa", "mwaa_airflow3", "composer", "astronomer")
+# `type:` -> its model; the pydantic union and the JSON schema's branches are both built from this table.
+AUTH_MODELS: dict[str, type[dg.Model]] = {
+    "basic": BasicAuthModel,
+    "token": TokenAuthModel,
+    "mwaa": MwaaAuthModel,
+    "mwaa_airflow3": MwaaAirflow3AuthModel,
+    "composer": ComposerAuthModel,
+    "astronomer": AstronomerAuthModel,
+}
 
 
 def _auth_type(value: Any) -> str:
@@ -151,17 +162,75 @@ def _auth_type(value: Any) -> str:
 
 
 AuthModel = Annotated[
-    Union[
-        Annotated[BasicAuthModel, Tag("basic")],
-        Annotated[TokenAuthModel, Tag("token")],
-        Annotated[MwaaAuthModel, Tag("mwaa")],
-        Annotated[MwaaAirflow3AuthModel, Tag("mwaa_airflow3")],
-        Annotated[ComposerAuthModel, Tag("composer")],
-        Annotated[AstronomerAuthModel, Tag("astronomer")],
-    ],
+    Union[tuple(Annotated[model, Tag(auth_type)] for auth_type, model in AUTH_MODELS.items())],  # type: ignore[valid-type]
     Discriminator(_auth_type),
 ]
 _AUTH = TypeAdapter(AuthModel)
+
+
+def discriminated_auth_schema(generated: dict[str, Any]) -> dict[str, Any]:
+    """The ``auth`` field's JSON schema with ``type`` choosing the model (``if``/``then``), from pydantic's.
+
+    Pydantic writes ``anyOf: [oneOf: [<one $ref per type>], string]``; a JSON schema validator (``dg check
+    defs`` runs one before any model) can then only say that the block "is not valid under any of the given
+    schemas". Here ``type`` is an enum (an unknown type is named with the known ones) and selects one model,
+    whose own errors are reported: the missing or unexpected key, at the block's line. A string (a template
+    rendered at load) is still accepted. The per-type models stay in ``$defs``, referenced by each branch.
+    """
+    refs = _refs(generated)
+    if len(refs) != len(AUTH_MODELS):
+        raise ValueError(
+            f"expected one $ref per auth type {list(AUTH_MODELS)} in the auth schema, got {refs}"
+        )
+    branches = []
+    for auth_type, ref in zip(AUTH_MODELS, refs, strict=True):
+        condition: dict[str, Any] = {"type": "object", "properties": {"type": {"const": auth_type}}}
+        if auth_type != "basic":  # a block without `type` is basic
+            condition["required"] = ["type"]
+        branches.append({"if": condition, "then": {"$ref": ref}})
+    kept = {key: generated[key] for key in ("title", "description") if key in generated}
+    return {
+        **kept,
+        # A string is a template rendered at load (Dagster accepts one for every field).
+        "anyOf": [{"type": "object"}, {"type": "string"}],
+        "properties": {
+            "type": {
+                "enum": list(AUTH_MODELS),
+                "default": "basic",
+                "description": "Which auth; it decides the other fields (see each type's model).",
+            }
+        },
+        "allOf": branches,
+    }
+
+
+def _refs(schema: Any) -> list[str]:
+    # Every "$ref" in pydantic's union schema, in the union's order.
+    if isinstance(schema, dict):
+        own = [schema["$ref"]] if isinstance(schema.get("$ref"), str) else []
+        return own + [ref for value in schema.values() for ref in _refs(value)]
+    if isinstance(schema, list):
+        return [ref for item in schema for ref in _refs(item)]
+    return []
+
+
+@functools.cache
+def with_discriminated_auth(model: type[BaseModel]) -> type[BaseModel]:
+    """``model`` (Dagster's model of the component's attributes) with ``auth`` in its JSON schema replaced by
+    :func:`discriminated_auth_schema`; validation is unchanged. One subclass per model, same name."""
+    dagster_extra = dict(model.model_config.get("json_schema_extra") or {})  # type: ignore[arg-type]
+
+    def json_schema_extra(schema: dict[str, Any]) -> None:
+        schema.update(dagster_extra)
+        properties = schema.get("properties", {})
+        if "auth" in properties:
+            properties["auth"] = discriminated_auth_schema(properties["auth"])
+
+    namespace = {
+        "__module__": model.__module__,
+        "model_config": ConfigDict(json_schema_extra=json_schema_extra),
+    }
+    return type(model.__name__, (model,), namespace)
 
 
 def resolve_auth(context: ResolutionContext, model: Any) -> Any:
