@@ -103,7 +103,8 @@ def _names(value: Iterable[str] | str, what: str) -> tuple[str, ...]:
 
 def original_operator(task: TaskRecord) -> str | None:
     """``module.ClassName`` of the operator a proxy replaced, from the proxy's ``doc_md`` line, or None."""
-    for line in (task.doc_md or "").splitlines():
+    # The proxy appends its record as the last such line; an earlier one is the user's own text.
+    for line in reversed((task.doc_md or "").splitlines()):
         line = line.strip()
         if line.startswith(ORIGINAL_OPERATOR_DOC_PREFIX):
             return line[len(ORIGINAL_OPERATOR_DOC_PREFIX) :].strip() or None

@@ -1,7 +1,7 @@
 """DAGs for the Dagster-side zero-code tests (``tests/zero_code/test_dagster_*.py``).
 
-- ``zc_dagster_refused``: a proxied sensor, which zero-code refuses at definitions time. Its ``doc_md``
-  carries the original-operator line (``conventions.ORIGINAL_OPERATOR_DOC_PREFIX``) as a proxy records it.
+- ``zc_dagster_refused``: a proxied sensor, which zero-code refuses at definitions time (classified by the
+  original-operator line its proxy writes into ``doc_md``, ``conventions.ORIGINAL_OPERATOR_DOC_PREFIX``).
 - ``zc_dagster_e2e``: ``produce`` is proxied to its generated zero-code asset (the Dagster project in
   ``tests/zero_code/dagster_e2e``); ``consume`` stays in Airflow and reads what the proxy relayed.
 """
@@ -36,11 +36,7 @@ def _ready() -> bool:
 with DAG(
     dag_id="zc_dagster_refused", schedule=None, start_date=datetime(2024, 1, 1), catchup=False
 ) as zc_dagster_refused:
-    PythonSensor(
-        task_id="wait_for_file",
-        python_callable=_ready,
-        doc_md="airlift original operator: airflow.providers.standard.sensors.python.PythonSensor",
-    )
+    PythonSensor(task_id="wait_for_file", python_callable=_ready)
 
 
 with DAG(
