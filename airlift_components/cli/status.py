@@ -130,10 +130,29 @@ def collect_progress(instance: PeeredInstance, state_dir: str | Path | None = No
 # ------------------------------------------------------------------ output
 
 
+def zero_code_lines(instances: Sequence[InstanceProgress]) -> list[str]:
+    """Per DAG whose tasks are known: how many tasks can run zero-code, and why each other one cannot."""
+    lines = []
+    for instance in instances:
+        for dag in instance.dags:
+            if not dag.tasks_known:
+                continue
+            lines.append(
+                f"- {instance.instance_name}/{dag.dag_id}: {dag.zero_code_eligible}/{dag.total} tasks zero-code eligible"
+            )
+            lines += [
+                f"    - {task.task_id} ({task.operator or 'unknown operator'}): {task.zero_code}"
+                for task in dag.task_progress
+                if not task.zero_code_eligible
+            ]
+    return lines
+
+
 def render(instances: Sequence[InstanceProgress], output_format: str) -> str:
     """The ``status`` output: ``"table"`` (rich), ``"markdown"`` or ``"json"``."""
     if output_format == "json":
         return json.dumps({"instances": [instance.to_json() for instance in instances]}, indent=2)
+    zero_code = zero_code_lines(instances)
     notes = [
         f"- {instance.instance_name}/{dag.dag_id}: {problem}"
         for instance in instances
@@ -144,6 +163,11 @@ def render(instances: Sequence[InstanceProgress], output_format: str) -> str:
         parts = [f"### {i.instance_name} ({i.webserver_url})\n\n{instance_markdown(i)}" for i in instances]
         if notes:
             parts.append("**Proxied state files disagree with Airflow:**\n\n" + "\n".join(notes))
+        if zero_code:
+            parts.append(
+                "**Zero-code migration (tasks that can run their own Airflow code in Dagster):**\n\n"
+                + "\n".join(zero_code)
+            )
         return "\n\n".join(parts)
     from rich.console import Console
     from rich.table import Table
@@ -160,4 +184,6 @@ def render(instances: Sequence[InstanceProgress], output_format: str) -> str:
         console.print(table)
     if notes:
         console.print("Proxied state files disagree with Airflow:\n" + "\n".join(notes), markup=False)
+    if zero_code:
+        console.print("Zero-code eligible tasks:\n" + "\n".join(zero_code), markup=False)
     return console.export_text().rstrip()

@@ -48,6 +48,7 @@ from airlift_components.core.sensor import (
 )
 from airlift_components.core.snapshot import AirflowFilter, AirflowSnapshot, fetch_snapshot
 from airlift_components.core.snapshot_cache import load_snapshot, refresh_snapshot
+from airlift_components.core.zero_code import ZeroCode, ZeroCodeDefinitionError
 
 __all__ = [
     "AirflowAssetsSettings",
@@ -69,6 +70,8 @@ __all__ = [
     "SensorCursor",
     "SensorSettings",
     "TokenAuthBackend",
+    "ZeroCode",
+    "ZeroCodeDefinitionError",
     "airflow_asset_key",
     "assets_with_dag_mappings",
     "assets_with_multiple_task_mappings",

@@ -21,6 +21,7 @@ from dagster import (
     MetadataValue,
     TimeWindowPartitionsDefinition,
 )
+from dagster._record import copy as copy_record
 
 from airlift_components.airflow_api import DagRecord
 from airlift_components.conventions import (
@@ -53,6 +54,13 @@ from airlift_components.core.sensor import (
 )
 from airlift_components.core.snapshot import AirflowFilter, AirflowSnapshot, DagSelectorFn
 from airlift_components.core.snapshot_cache import load_snapshot
+from airlift_components.core.zero_code import (
+    ZeroCode,
+    ZeroCodePlan,
+    plan_zero_code,
+    with_zero_code_tasks,
+    zero_code_assets,
+)
 from airlift_components.formats.proxy_targets import PartitionFormat, ProxyTargets
 
 OnMissingMapping = Literal["error", "warn"]
@@ -127,7 +135,11 @@ def _check_mappings(
     return valid
 
 
-def proxy_targets(mapping: DagMappings | None, mapped: Mapping[AssetKey, MappedAsset]) -> ProxyTargets:
+def proxy_targets(
+    mapping: DagMappings | None,
+    mapped: Mapping[AssetKey, MappedAsset],
+    zero_code_task_ids: frozenset[str] = frozenset(),
+) -> ProxyTargets:
     """What the Airflow-side proxy operators launch for this DAG (written on the DAG asset)."""
     if mapping is None:
         return ProxyTargets()
@@ -142,6 +154,7 @@ def proxy_targets(mapping: DagMappings | None, mapped: Mapping[AssetKey, MappedA
             task_id: tuple(tuple(key.path) for key in keys) for task_id, keys in mapping.task_keys.items()
         },
         partitions=partitions,
+        zero_code=frozenset(zero_code_task_ids),
     )
 
 
@@ -151,8 +164,9 @@ def dag_asset_spec(
     mapping: DagMappings | None,
     mapped: Mapping[AssetKey, MappedAsset],
     group_name: str,
+    zero_code_task_ids: frozenset[str] = frozenset(),
 ) -> AssetSpec:
-    """The external asset that stands for one DAG."""
+    """The external asset that stands for one DAG (``zero_code_task_ids``: its tasks run zero-code)."""
     metadata: dict[str, Any] = {
         "Airflow UI": MetadataValue.url(snapshot.dag_url(dag.dag_id)),
         "Schedule": MetadataValue.text(dag.schedule or "none"),
@@ -161,7 +175,9 @@ def dag_asset_spec(
         "Paused": MetadataValue.bool(dag.is_paused),
         DAG_ID_METADATA_KEY: dag.dag_id,
         INSTANCE_NAME_METADATA_KEY: snapshot.instance_name,
-        PROXY_TARGETS_METADATA_KEY: MetadataValue.json(proxy_targets(mapping, mapped).to_json()),
+        PROXY_TARGETS_METADATA_KEY: MetadataValue.json(
+            proxy_targets(mapping, mapped, zero_code_task_ids).to_json()
+        ),
     }
     if dag.fileloc:
         metadata["Source file"] = MetadataValue.path(dag.fileloc)
@@ -199,14 +215,21 @@ def build_defs_from_snapshot(
     extra_mapped_assets: Sequence[MappedAsset] = (),
     resources: Mapping[str, Any] | None = None,
     airflow_assets: AirflowAssetsSettings | None = None,
+    zero_code: ZeroCode | None = None,
+    inline_specs: Sequence[AssetSpec] = (),
 ) -> Definitions:
     """Definitions for one Airflow instance from a snapshot, without any I/O.
 
     ``extra_mapped_assets`` are mappings given as objects rather than as metadata on ``defs`` (the YAML
     component gives all its mappings this way, its inline specs' metadata being for display only);
-    ``resources`` replaces the instance's default resources.
+    ``inline_specs`` are the specs of such mappings, merged in here (a zero-code task's mapped specs
+    become its executable asset); ``resources`` replaces the instance's default resources; ``zero_code``
+    gives the tasks of its DAGs executable assets (see :mod:`airlift_components.core.zero_code`).
 
     Returns ``defs`` merged with one asset per DAG and the instance's sensor.
+
+    Raises:
+        ZeroCodeDefinitionError: a proxied task of a zero-code DAG cannot run zero-code.
     """
     if snapshot.instance_name != airflow_instance.name:
         raise ValueError(
@@ -214,11 +237,37 @@ def build_defs_from_snapshot(
         )
     mapped_assets = [*mapped_assets_in(defs), *extra_mapped_assets]
     _check_mapped_once(mapped_assets)
-    mapped = {asset.key: asset for asset in mapped_assets}
     by_dag = _check_mappings(snapshot, mappings_by_dag(mapped_assets), on_missing_mapping)
+    zero_code_plan, executable = ZeroCodePlan(), []
+    if zero_code is not None:
+        zero_code_plan = plan_zero_code(
+            snapshot, zero_code, {dag_id: mapping.task_keys for dag_id, mapping in by_dag.items()}
+        )
+        specs_by_key = {spec.key: spec for spec in [*_specs_in(defs), *inline_specs]}
+        executable = zero_code_assets(
+            zero_code_plan, zero_code, instance_name=airflow_instance.name, specs_by_key=specs_by_key
+        )
+        # The executable assets replace the specs of their keys; default-key ones are new task mappings.
+        replaced = {key for task in zero_code_plan.tasks if task.mapped for key in task.keys}
+        defs = _without_specs(defs, replaced)
+        inline_specs = [spec for spec in inline_specs if spec.key not in replaced]
+        generated = zero_code_plan.mapped_assets()
+        mapped_assets = [*mapped_assets, *generated]
+        for dag_id, generated_mapping in mappings_by_dag(generated).items():
+            by_dag.setdefault(dag_id, DagMappings(dag_id)).task_keys.update(generated_mapping.task_keys)
+    mapped = {asset.key: asset for asset in mapped_assets}
+    zero_code_ids = zero_code_plan.task_ids_by_dag()
     group_name = dags_group_name(airflow_instance.name)
     dag_specs = [
-        dag_asset_spec(snapshot, dag, by_dag.get(dag.dag_id), mapped, group_name) for dag in snapshot.dags
+        dag_asset_spec(
+            snapshot,
+            dag,
+            by_dag.get(dag.dag_id),
+            mapped,
+            group_name,
+            zero_code_ids.get(dag.dag_id, frozenset()),
+        )
+        for dag in snapshot.dags
     ]
     plan = AirflowSensorPlan(
         instance_name=snapshot.instance_name,
@@ -250,9 +299,22 @@ def build_defs_from_snapshot(
     own_resources = dict(resources) if resources is not None else instance_resources(airflow_instance)
     overview = migration_overview_spec(snapshot, by_dag, group_name)
     own = Definitions(
-        assets=[*asset_specs, overview], sensors=[sensor, *asset_sensors], resources=own_resources
+        assets=[*asset_specs, overview, *executable, *inline_specs],
+        sensors=[sensor, *asset_sensors],
+        resources=own_resources,
     )
     return Definitions.merge(defs, own) if defs is not None else own
+
+
+def _specs_in(defs: Definitions | None) -> list[AssetSpec]:
+    return [asset for asset in (defs.assets or ()) if isinstance(asset, AssetSpec)] if defs else []
+
+
+def _without_specs(defs: Definitions | None, keys: set[AssetKey]) -> Definitions | None:
+    if defs is None or not keys:
+        return defs
+    kept = [a for a in (defs.assets or ()) if not (isinstance(a, AssetSpec) and a.key in keys)]
+    return copy_record(defs, assets=kept)  # Definitions is a dagster record: copy, keeping every other field
 
 
 def build_defs_from_airflow_instance(
@@ -267,6 +329,7 @@ def build_defs_from_airflow_instance(
     snapshot_cache_dir: str | Path | None = None,
     sensor_settings: SensorSettings | None = None,
     airflow_assets: AirflowAssetsSettings | None = None,
+    zero_code: ZeroCode | None = None,
 ) -> Definitions:
     """Peer Dagster to an Airflow instance: one asset per DAG, mapped assets, and a polling sensor.
 
@@ -295,6 +358,9 @@ def build_defs_from_airflow_instance(
         sensor_settings: look-back of the first tick, overlap window and work budget per tick.
         airflow_assets: turn Airflow assets / datasets into Dagster assets (off by default; see
             :class:`AirflowAssetsSettings`).
+        zero_code: give the tasks of these DAGs executable assets that run the Airflow task's own code
+            (see :class:`~airlift_components.core.zero_code.ZeroCode`); a proxied task that cannot run this
+            way fails the load with a message naming instance, DAG, task, operator and reason.
     """
     mapped_dag_ids = set(mappings_by_dag(mapped_assets_in(defs)))
     snapshot, _source = load_snapshot(
@@ -305,6 +371,8 @@ def build_defs_from_airflow_instance(
         cache_dir=snapshot_cache_dir,
         include_airflow_assets=bool(airflow_assets and airflow_assets.enabled),
     )
+    if zero_code is not None:
+        snapshot = with_zero_code_tasks(snapshot, airflow_instance.client, zero_code)
     built = build_defs_from_snapshot(
         snapshot,
         defs,
@@ -314,6 +382,7 @@ def build_defs_from_airflow_instance(
         on_missing_mapping=on_missing_mapping,
         sensor_settings=sensor_settings,
         airflow_assets=airflow_assets,
+        zero_code=zero_code,
     )
     # Run workers reconstructing this code location reuse the snapshot instead of calling Airflow.
     with warnings.catch_warnings():

@@ -6,7 +6,8 @@ An instance named ``prod`` gets, for example:
   asset), ``["prod", "migration_progress"]`` (the migration overview);
 - resource key ``airflow_prod``; groups ``prod__dags`` and ``prod__airflow_assets``; sensors
   ``prod__airflow_dag_status_sensor`` and ``prod__airflow_asset_event_sensor``;
-- scaffolded env vars ``AIRFLOW_PROD_*``.
+- scaffolded env vars ``AIRFLOW_PROD_*``;
+- zero-code task assets ``["prod", "task", dag_id, task_id]`` in group ``prod__zero_code``.
 
 Asset keys keep the instance name and DAG id as they are (a key segment may hold any character).
 Names Dagster restricts to ``[A-Za-z0-9_]`` (resource keys, groups, sensors) and env var names pass the
@@ -15,6 +16,7 @@ instance name through :func:`safe_identifier`, the one sanitiser.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from urllib.parse import quote, urlencode
 
@@ -150,3 +152,24 @@ def task_instance_url(
         return f"{url}/mapped/{map_index}" if map_index >= 0 else url
     query = {"dag_run_id": run_id, "task_id": task_id}
     return f"{dag_url(webserver_url, 'v1', dag_id)}?{urlencode(query)}"
+
+
+# ------------------------------------------------------------------ zero-code migration
+
+
+def zero_code_task_asset_key(instance_name: str, dag_id: str, task_id: str) -> AssetKey:
+    """``[instance_name, "task", dag_id, task_id]``: a zero-code task's asset when it has no task mapping."""
+    return AssetKey([instance_name, "task", dag_id, task_id])
+
+
+def zero_code_group_name(instance_name: str) -> str:
+    """``<instance>__zero_code``: the group of the generated zero-code task assets."""
+    return f"{safe_identifier(instance_name)}__zero_code"
+
+
+def zero_code_op_name(instance_name: str, dag_id: str, task_id: str) -> str:
+    """The op name of a zero-code task's asset: ``<instance>__<dag_id>__<task_id>`` made safe, plus a short
+    hash of the raw names so two tasks whose names sanitise alike still differ."""
+    raw = f"{instance_name}\x00{dag_id}\x00{task_id}"
+    digest = hashlib.sha1(raw.encode("utf-8")).hexdigest()[:8]
+    return safe_identifier(f"{instance_name}__{dag_id}__{task_id}") + f"__zc{digest}"

@@ -12,6 +12,8 @@ Counting rules (documented in the README):
 - ``mapped``: tasks with at least one asset mapped to them (``assets_with_task_mappings`` / ``task_mappings``).
 - ``proxied``: tasks whose operator carries the proxy marker; all of them when the whole DAG is proxied.
 - ``left``: ``tasks - proxied``, the tasks that still execute in Airflow.
+- ``zero_code_eligible``: tasks whose operator can run zero-code (their own Airflow code run in Dagster, see
+  :mod:`airlift_components.core.zero_code`); every other task carries the reason it cannot.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from airlift_components.core.events import task_group_of
 from airlift_components.core.mappings import DagMappings
 from airlift_components.core.naming import overview_asset_key
 from airlift_components.core.snapshot import AirflowSnapshot
+from airlift_components.core.zero_code import task_eligibility
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,10 @@ class TaskProgress:
     task_id: str
     mapped_assets: tuple[str, ...] = ()
     proxied: bool = False
+    # The zero-code verdict: its kind (python, bash, sql, operator) or, when refused, the reason.
+    zero_code_eligible: bool | None = None
+    zero_code: str = ""
+    operator: str = ""
 
     @property
     def task_group(self) -> str | None:
@@ -75,6 +82,15 @@ class DagProgress:
         """Tasks that still run in Airflow."""
         return self.total - self.proxied
 
+    @property
+    def zero_code_eligible(self) -> int:
+        """Tasks whose operator can run zero-code."""
+        return sum(1 for task in self.task_progress if task.zero_code_eligible)
+
+    def zero_code_refused(self) -> list[TaskProgress]:
+        """Tasks that cannot run zero-code (each with its reason in ``zero_code``)."""
+        return [task for task in self.task_progress if task.zero_code_eligible is False]
+
     def counts(self) -> dict[str, int | None]:
         """``{"tasks", "mapped", "proxied", "left"}`` (None each when the tasks are unknown)."""
         if not self.tasks_known:
@@ -90,12 +106,16 @@ class DagProgress:
             "dag_mapped_assets": list(self.dag_mapped_assets),
             "task_groups": sorted({t.task_group for t in self.task_progress if t.task_group}),
             "disagreements": list(self.disagreements),
+            "zero_code_eligible": self.zero_code_eligible if self.tasks_known else None,
             "task_details": [
                 {
                     "task_id": t.task_id,
                     "task_group": t.task_group,
                     "mapped_assets": list(t.mapped_assets),
                     "proxied": t.proxied,
+                    "operator": t.operator,
+                    "zero_code_eligible": t.zero_code_eligible,
+                    "zero_code": t.zero_code,
                 }
                 for t in self.task_progress
             ],
@@ -113,15 +133,28 @@ def dag_progress(snapshot: AirflowSnapshot, dag_id: str, mapping: DagMappings | 
         )
     proxied_ids = set(snapshot.proxied_task_ids.get(dag_id, ()))
     task_keys = mapping.task_keys if mapping else {}
-    tasks = tuple(
-        TaskProgress(
-            task_id=task.task_id,
-            mapped_assets=tuple(key.to_user_string() for key in task_keys.get(task.task_id, ())),
-            proxied=dag_proxied or task.task_id in proxied_ids,
+    airflow_major = 3 if snapshot.api_version == "v2" else 2
+    tasks = []
+    for task in sorted(snapshot.tasks[dag_id], key=lambda task: task.task_id):
+        proxied = dag_proxied or task.task_id in proxied_ids
+        verdict = task_eligibility(task, proxied=proxied, airflow_major=airflow_major)
+        tasks.append(
+            TaskProgress(
+                task_id=task.task_id,
+                mapped_assets=tuple(key.to_user_string() for key in task_keys.get(task.task_id, ())),
+                proxied=proxied,
+                zero_code_eligible=verdict.eligible if verdict is not None else None,
+                zero_code=(
+                    "unknown: proxied, and the proxy does not record the original operator"
+                    if verdict is None
+                    else verdict.kind
+                    if verdict.eligible
+                    else verdict.reason or ""
+                ),
+                operator=verdict.operator if verdict is not None else task.operator or "",
+            )
         )
-        for task in sorted(snapshot.tasks[dag_id], key=lambda task: task.task_id)
-    )
-    return DagProgress(snapshot.instance_name, dag_id, True, tasks, dag_proxied, dag_mapped)
+    return DagProgress(snapshot.instance_name, dag_id, True, tuple(tasks), dag_proxied, dag_mapped)
 
 
 def instance_progress(snapshot: AirflowSnapshot, by_dag: Mapping[str, DagMappings]) -> list[DagProgress]:

@@ -57,6 +57,7 @@ from airlift_components.components.airflow_instance.models import (
     FilterModel,
     PartitionsModel,
     SensorModel,
+    ZeroCodeModel,
     resolve_auth,
     with_discriminated_auth,
 )
@@ -68,6 +69,7 @@ from airlift_components.core.mappings import MappedAsset, mapping_metadata
 from airlift_components.core.naming import resource_key
 from airlift_components.core.resource import AirflowInstanceResource
 from airlift_components.core.snapshot import AirflowFilter, AirflowSnapshot, fetch_snapshot
+from airlift_components.core.zero_code import ZeroCode, with_zero_code_tasks
 
 
 @dataclass
@@ -160,6 +162,13 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
         AirflowAssetsModel | None,
         Resolver.default(description="Airflow assets / datasets as Dagster assets (off by default)."),
     ] = None
+    zero_code: Annotated[
+        ZeroCodeModel | None,
+        Resolver.default(
+            description="Zero-code migration: the tasks of these DAGs run their own Airflow code in Dagster "
+            "(executable assets built from the tasks; proxied tasks launch them)."
+        ),
+    ] = None
     defs_state: ResolvedDefsStateConfig = field(default_factory=DefsStateConfigArgs.local_filesystem)
 
     @classmethod
@@ -216,6 +225,12 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
         """The `airflow_assets:` block as builder settings (off when absent)."""
         block = self.airflow_assets or AirflowAssetsModel()
         return block.settings(f"airflow instance {self.name!r}")
+
+    def zero_code_settings(self) -> ZeroCode | None:
+        """The `zero_code:` block as builder settings (None when absent)."""
+        if self.zero_code is None:
+            return None
+        return self.zero_code.settings(f"airflow instance {self.name!r}")
 
     def mapped_dag_ids(self) -> set[str]:
         """DAGs with at least one mapping (their task structure is fetched)."""
@@ -301,14 +316,18 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
     # ------------------------------------------------------------------ StateBackedComponent
 
     def write_state_to_path(self, state_path: Path) -> None:
-        """Fetch the Airflow snapshot (DAGs, and tasks of mapped or proxied DAGs) and cache it."""
+        """Fetch the Airflow snapshot (DAGs, and tasks of mapped, proxied or zero-code DAGs) and cache it."""
+        instance = self.build_instance()
         snapshot = fetch_snapshot(
-            self.build_instance(),
+            instance,
             self.mapped_dag_ids(),
             dag_selector_fn=self.keeps_dag,
             retrieval_filter=self.retrieval_filter(),
             include_airflow_assets=self.airflow_assets_settings().enabled,
         )
+        zero_code = self.zero_code_settings()
+        if zero_code is not None:
+            snapshot = with_zero_code_tasks(snapshot, instance.client, zero_code)
         state_path.write_text(snapshot.model_dump_json())
 
     def build_defs_from_state(self, context: ComponentLoadContext, state_path: Path | None) -> dg.Definitions:
@@ -327,6 +346,7 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
         # Checked before the snapshot is looked at, so a bad value fails the first load too.
         sensor_kwargs = self.sensor_kwargs()
         airflow_assets = self.airflow_assets_settings()
+        zero_code = self.zero_code_settings()
         if state_path is None or not state_path.exists():
             context.log.warning(
                 f"Airflow instance {self.name!r}: no cached snapshot yet; run `dg utils refresh-defs-state` "
@@ -344,9 +364,11 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
             extra_mapped_assets=mapped,
             resources={resource_key(self.name): resource},
             airflow_assets=airflow_assets,
+            zero_code=zero_code,
+            inline_specs=inline,
             **sensor_kwargs,  # type: ignore[arg-type]
         )
-        return dg.Definitions.merge(dg.Definitions(assets=inline), built) if inline else built
+        return built
 
 
 def _defs_file(context: ComponentLoadContext) -> str:

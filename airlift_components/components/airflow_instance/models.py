@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import sys
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapt
 from airlift_components.airflow_api import DagRecord
 from airlift_components.core.sensor import SensorSettings
 from airlift_components.core.snapshot import AirflowFilter
+from airlift_components.core.zero_code import ZeroCode
 
 _URL_EXAMPLES = ["http://localhost:8080", "{{ env.AIRFLOW_URL }}"]
 
@@ -362,3 +364,54 @@ class PartitionsModel(dg.Resolvable, dg.Model):
                 "or Europe/Paris"
             ) from None
         return cls(start_date=start, timezone=self.timezone, end_offset=self.end_offset)
+
+
+class ZeroCodeRunnerModel(dg.Resolvable, dg.Model):
+    """How the zero-code runner starts: the environment that has the DAGs' dependencies."""
+
+    python: str | None = Field(
+        default=None,
+        description="The interpreter of Airflow's environment (with airlift-components[in-airflow] installed); "
+        "default: the interpreter of the Dagster code location.",
+        examples=["/opt/airflow-venv/bin/python"],
+    )
+    dags_folder: str | None = Field(
+        default=None,
+        description="Where the DAG files live for the runner; default: the folder of the DAG file as Airflow "
+        "reports it (fileloc).",
+        examples=["/opt/airflow/dags"],
+    )
+    env_vars: list[str] = Field(
+        default_factory=list,
+        description="Names of env vars handed to the task (connections, variables); values are read from the "
+        "Dagster process's environment and never shown.",
+        examples=[["AIRFLOW_CONN_WAREHOUSE"]],
+    )
+
+
+class ZeroCodeModel(dg.Resolvable, dg.Model):
+    """Zero-code migration: every task of these DAGs gets an executable asset that runs the Airflow task's
+    own code (its task-mapped assets, or `<name>/task/<dag_id>/<task_id>`)."""
+
+    dags: list[str] = Field(
+        description="DAG id globs whose tasks get zero-code assets.", examples=[["orders_*"]], min_length=1
+    )
+    runner: Annotated[
+        ZeroCodeRunnerModel | None,
+        dg.Resolver.default(
+            description="How the runner starts: python (Airflow's environment), dags_folder, env_vars."
+        ),
+    ] = None
+
+    def settings(self, where: str) -> ZeroCode:
+        """This block as :class:`~airlift_components.core.zero_code.ZeroCode` (errors name ``where``)."""
+        runner = self.runner or ZeroCodeRunnerModel()
+        try:
+            return ZeroCode(
+                dags=tuple(self.dags),
+                python=runner.python or sys.executable,
+                dags_folder=runner.dags_folder,
+                env_vars=tuple(runner.env_vars),
+            )
+        except ValueError as exc:
+            raise ValueError(f"{where}: zero_code: {exc}") from None

@@ -1,0 +1,380 @@
+"""Zero-code migration, definitions side: executable assets generated from the Airflow tasks themselves.
+
+For each task of a DAG matched by :class:`ZeroCode` ``dags`` globs, :func:`plan_zero_code` decides from the
+snapshot (operator class and module, ``is_mapped``, or for a proxied task the original-operator line the
+proxy writes into its ``doc_md``) whether the task can run zero-code
+(:func:`~airlift_components.formats.zero_code_eligibility.classify_task`), and :func:`zero_code_assets`
+builds one executable multi-asset per eligible task: its task-mapped assets when it has a task mapping,
+otherwise the key ``<instance>/task/<dag_id>/<task_id>``. The asset body (:mod:`.zero_code_run`) starts the
+zero-code runner in Airflow's environment.
+
+Pure (no I/O) except :func:`with_zero_code_tasks`, which fetches the task listing of matched DAGs that
+the snapshot lacks.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from airlift_components.airflow_api import AirflowClient, TaskRecord
+from airlift_components.conventions import ORIGINAL_OPERATOR_DOC_PREFIX, PROXIED_DAG_TAG
+from airlift_components.core.mappings import MappedAsset
+from airlift_components.core.naming import (
+    resource_key,
+    zero_code_group_name,
+    zero_code_op_name,
+    zero_code_task_asset_key,
+)
+from airlift_components.core.snapshot import AirflowSnapshot, proxied_task_ids
+from airlift_components.formats.zero_code_eligibility import ZeroCodeEligibility, classify_task
+
+logger = logging.getLogger(__name__)
+# (instance, dag_id, task_id, reason) already logged in this process: a reload does not repeat them.
+_LOGGED: set[tuple[str, str, str, str]] = set()
+
+
+class ZeroCodeDefinitionError(ValueError):
+    """A proxied task cannot run zero-code, or a zero-code target cannot be built (names instance, DAG, task)."""
+
+
+@dataclass(frozen=True)
+class ZeroCode:
+    """Which DAGs' tasks get executable assets built from the Airflow task itself, and how the runner starts.
+
+    Example::
+
+        build_defs_from_airflow_instance(
+            airflow_instance=instance,
+            zero_code=ZeroCode(
+                dags=["orders_*"],
+                python="/opt/airflow-venv/bin/python",
+                dags_folder="/opt/airflow/dags",
+                env_vars=["AIRFLOW_CONN_WAREHOUSE"],
+            ),
+        )
+
+    Args:
+        dags: DAG id globs (``fnmatch``, case-sensitive).
+        python: the interpreter of the environment that has the DAGs' dependencies (Airflow's venv or
+            image), with ``airlift-components[in-airflow]`` installed; default: this interpreter.
+        dags_folder: where the DAG files live for the runner; default: the folder of the DAG file as
+            Airflow reports it (``fileloc``).
+        env_vars: names of environment variables handed to the task (``AIRFLOW_CONN_*``, ``AIRFLOW_VAR_*``,
+            ...); their values come from the Dagster process's environment and never enter config or logs.
+    """
+
+    dags: tuple[str, ...]
+    python: str = field(default_factory=lambda: sys.executable)
+    dags_folder: str | None = None
+    env_vars: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Accept lists (the natural Python spelling) while staying hashable and frozen.
+        object.__setattr__(self, "dags", _names(self.dags, "dags"))
+        object.__setattr__(self, "env_vars", _names(self.env_vars, "env_vars"))
+        if not self.dags:
+            raise ValueError("ZeroCode: `dags` needs at least one DAG id glob, e.g. ['orders_*']")
+        if not self.python:
+            raise ValueError("ZeroCode: `python` must be the path of an interpreter")
+
+    def matches(self, dag_id: str) -> bool:
+        """Whether ``dag_id`` matches one of the ``dags`` globs."""
+        return any(fnmatch.fnmatchcase(dag_id, pattern) for pattern in self.dags)
+
+
+def _names(value: Iterable[str] | str, what: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        raise ValueError(f"ZeroCode: `{what}` must be a list of strings, got the string {value!r}")
+    names = tuple(value)
+    bad = [name for name in names if not isinstance(name, str) or not name]
+    if bad:
+        raise ValueError(f"ZeroCode: `{what}` must hold non-empty strings, got {bad!r}")
+    return names
+
+
+# ------------------------------------------------------------------ eligibility from the snapshot
+
+
+def original_operator(task: TaskRecord) -> str | None:
+    """``module.ClassName`` of the operator a proxy replaced, from the proxy's ``doc_md`` line, or None."""
+    # The proxy appends its record as the last such line; an earlier one is the user's own text.
+    for line in reversed((task.doc_md or "").splitlines()):
+        line = line.strip()
+        if line.startswith(ORIGINAL_OPERATOR_DOC_PREFIX):
+            return line[len(ORIGINAL_OPERATOR_DOC_PREFIX) :].strip() or None
+    return None
+
+
+def task_eligibility(task: TaskRecord, *, proxied: bool, airflow_major: int) -> ZeroCodeEligibility | None:
+    """The verdict for one task of the snapshot; None for a proxied task whose original operator is not
+    recorded (an older proxy): the runner then classifies the real class before running anything."""
+    if proxied:
+        original = original_operator(task)
+        if original is None:
+            return None
+        module, _, name = original.rpartition(".")
+        return classify_task(
+            operator_class=name,
+            operator_module=module or None,
+            is_mapped=task.is_mapped,
+            airflow_major=airflow_major,
+        )
+    return classify_task(
+        operator_class=task.operator or "unknown",
+        operator_module=task.operator_module,
+        is_mapped=task.is_mapped,
+        airflow_major=airflow_major,
+    )
+
+
+@dataclass(frozen=True)
+class ZeroCodeTask:
+    """One task that gets a zero-code asset: its keys, and whether they are the user's mapped assets."""
+
+    dag_id: str
+    task_id: str
+    keys: tuple[dg.AssetKey, ...]
+    mapped: bool
+    kind: str
+    operator: str
+    dag_fileloc: str | None
+    upstream_task_ids: tuple[str, ...] = ()
+
+
+@dataclass
+class ZeroCodePlan:
+    """The zero-code tasks of a snapshot, and the tasks refused (with their one-line messages)."""
+
+    tasks: list[ZeroCodeTask] = field(default_factory=list)
+    refused: dict[str, list[str]] = field(default_factory=dict)  # dag_id -> messages
+    eligible: dict[str, list[str]] = field(default_factory=dict)  # dag_id -> task ids
+
+    def task_ids_by_dag(self) -> dict[str, frozenset[str]]:
+        """``dag_id -> task ids`` whose target is a zero-code asset (the proxy targets' ``zero_code``)."""
+        found: dict[str, set[str]] = {}
+        for task in self.tasks:
+            found.setdefault(task.dag_id, set()).add(task.task_id)
+        return {dag_id: frozenset(ids) for dag_id, ids in found.items()}
+
+    def mapped_assets(self) -> list[MappedAsset]:
+        """The default-key assets as task mappings (the sensor, proxy targets and DAG deps treat them so)."""
+        keys_of = {(t.dag_id, t.task_id): t.keys for t in self.tasks}
+        out = []
+        for task in self.tasks:
+            if task.mapped:
+                continue
+            deps = {key for up in task.upstream_task_ids for key in keys_of.get((task.dag_id, up), ())}
+            out.append(
+                MappedAsset(
+                    key=task.keys[0],
+                    deps=frozenset(deps),
+                    partitions_def=None,
+                    task_handles=((task.dag_id, task.task_id),),
+                    dag_ids=(),
+                )
+            )
+        return out
+
+
+def plan_zero_code(
+    snapshot: AirflowSnapshot,
+    zero_code: ZeroCode,
+    task_keys: Mapping[str, Mapping[str, Sequence[dg.AssetKey]]],
+) -> ZeroCodePlan:
+    """Which tasks of the matched DAGs get zero-code assets.
+
+    Args:
+        snapshot: the instance's snapshot (tasks of matched DAGs fetched: see :func:`with_zero_code_tasks`).
+        zero_code: the settings.
+        task_keys: ``dag_id -> task_id -> mapped keys`` (a task with keys runs as those assets).
+
+    Raises:
+        ZeroCodeDefinitionError: a proxied task is not eligible (one line per task: instance, DAG, task,
+            operator class and reason).
+    """
+    plan = ZeroCodePlan()
+    errors: list[str] = []
+    airflow_major = 3 if snapshot.api_version == "v2" else 2
+    instance = snapshot.instance_name
+    for dag in snapshot.dags:
+        if not zero_code.matches(dag.dag_id):
+            continue
+        if not snapshot.has_tasks(dag.dag_id):
+            _log_once(
+                instance, dag.dag_id, "", f"{instance}/{dag.dag_id}: tasks unknown, no zero-code assets"
+            )
+            continue
+        if PROXIED_DAG_TAG in dag.tags:
+            # Airflow then lists the one proxy task in place of the DAG's own tasks.
+            _log_once(
+                instance,
+                dag.dag_id,
+                "",
+                f"{instance}/{dag.dag_id}: proxied as a whole DAG; zero-code runs proxied tasks only (for now)",
+            )
+            continue
+        proxied_ids = set(snapshot.proxied_task_ids.get(dag.dag_id, ()))
+        for task in snapshot.tasks[dag.dag_id]:
+            proxied = task.task_id in proxied_ids
+            verdict = task_eligibility(task, proxied=proxied, airflow_major=airflow_major)
+            message = (
+                verdict.message(instance_name=instance, dag_id=dag.dag_id, task_id=task.task_id)
+                if verdict is not None
+                else ""
+            )
+            if verdict is not None and not verdict.eligible:
+                plan.refused.setdefault(dag.dag_id, []).append(message)
+                if proxied:
+                    errors.append(message)
+                else:
+                    _log_once(instance, dag.dag_id, task.task_id, message)
+                continue
+            if verdict is None:
+                _log_once(
+                    instance,
+                    dag.dag_id,
+                    task.task_id,
+                    f"{instance}/{dag.dag_id}.{task.task_id}: proxied, and its proxy does not record the "
+                    "original operator; the zero-code runner checks eligibility when it runs",
+                )
+            plan.eligible.setdefault(dag.dag_id, []).append(task.task_id)
+            mapped = tuple(task_keys.get(dag.dag_id, {}).get(task.task_id, ()))
+            plan.tasks.append(
+                ZeroCodeTask(
+                    dag_id=dag.dag_id,
+                    task_id=task.task_id,
+                    keys=mapped or (zero_code_task_asset_key(instance, dag.dag_id, task.task_id),),
+                    mapped=bool(mapped),
+                    kind=verdict.kind if verdict is not None else "unknown",
+                    operator=verdict.operator if verdict is not None else (task.operator or "unknown"),
+                    dag_fileloc=dag.fileloc,
+                    upstream_task_ids=task.upstream_task_ids,
+                )
+            )
+    if errors:
+        raise ZeroCodeDefinitionError(
+            "proxied tasks cannot run zero-code (set `proxied: False` for them, or leave their DAG out of "
+            "zero_code dags):\n  - " + "\n  - ".join(errors)
+        )
+    return plan
+
+
+def _log_once(instance: str, dag_id: str, task_id: str, message: str, level: int = logging.INFO) -> None:
+    key = (instance, dag_id, task_id, message)
+    if key not in _LOGGED:
+        _LOGGED.add(key)
+        logger.log(level, "zero-code: %s", message)
+
+
+# ------------------------------------------------------------------ the executable assets
+
+
+def zero_code_assets(
+    plan: ZeroCodePlan,
+    zero_code: ZeroCode,
+    *,
+    instance_name: str,
+    specs_by_key: Mapping[dg.AssetKey, dg.AssetSpec],
+) -> list[dg.AssetsDefinition]:
+    """One executable multi-asset per zero-code task.
+
+    ``specs_by_key`` holds the user's specs of mapped keys (they become the multi-asset's specs, made
+    skippable so a skipped task materializes nothing).
+
+    Raises:
+        ZeroCodeDefinitionError: a mapped key has no spec here (it is an executable asset defined in code),
+            or two zero-code tasks target one key.
+    """
+    owner: dict[dg.AssetKey, tuple[str, str]] = {}
+    assets = []
+    for task in plan.tasks:
+        where = f"{instance_name}/{task.dag_id}.{task.task_id}"
+        specs = []
+        for key in task.keys:
+            earlier = owner.setdefault(key, (task.dag_id, task.task_id))
+            if earlier != (task.dag_id, task.task_id):
+                raise ZeroCodeDefinitionError(
+                    f"{where}: asset {key.to_user_string()!r} is already the zero-code target of "
+                    f"{earlier[0]}.{earlier[1]}; one asset can be materialized by one zero-code task"
+                )
+            if task.mapped:
+                spec = specs_by_key.get(key)
+                if spec is None:
+                    raise ZeroCodeDefinitionError(
+                        f"{where}: its mapped asset {key.to_user_string()!r} is an executable asset defined in "
+                        "code; zero-code replaces mapped asset specs only (map the task to AssetSpecs, or "
+                        "leave its DAG out of zero_code dags)"
+                    )
+                specs.append(spec.replace_attributes(skippable=True))
+            else:
+                specs.append(_default_spec(task, key, instance_name))
+        assets.append(_task_asset(task, specs, zero_code, instance_name))
+    return assets
+
+
+def _default_spec(task: ZeroCodeTask, key: dg.AssetKey, instance_name: str) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key=key,
+        description=f"Airflow task {task.dag_id}.{task.task_id} ({task.operator}), run zero-code: its own "
+        "Airflow code, executed by the zero-code runner.",
+        kinds={"airflow", task.kind} if task.kind != "unknown" else {"airflow"},
+        group_name=zero_code_group_name(instance_name),
+        skippable=True,
+    )
+
+
+def _task_asset(
+    task: ZeroCodeTask, specs: list[dg.AssetSpec], zero_code: ZeroCode, instance_name: str
+) -> dg.AssetsDefinition:
+    from airlift_components.core.zero_code_run import ZeroCodeTaskRun, run_zero_code_task
+
+    run = ZeroCodeTaskRun(
+        instance_name=instance_name,
+        dag_id=task.dag_id,
+        task_id=task.task_id,
+        dag_fileloc=task.dag_fileloc,
+        keys=task.keys,
+        settings=zero_code,
+    )
+    key = resource_key(instance_name)
+    if len({spec.partitions_def for spec in specs}) > 1:
+        raise ZeroCodeDefinitionError(
+            f"{instance_name}/{task.dag_id}.{task.task_id}: its mapped assets have different partitions; "
+            "one task run materializes them together"
+        )
+
+    @dg.multi_asset(
+        specs=specs,
+        name=zero_code_op_name(instance_name, task.dag_id, task.task_id),
+        required_resource_keys={key},
+        can_subset=False,
+    )
+    def _zero_code_task(context):  # type: ignore[no-untyped-def]  # no annotation: a string one is refused
+        yield from run_zero_code_task(context, run, getattr(context.resources, key))
+
+    return _zero_code_task
+
+
+def with_zero_code_tasks(
+    snapshot: AirflowSnapshot, client: AirflowClient, zero_code: ZeroCode
+) -> AirflowSnapshot:
+    """The snapshot with the task listings of the matched DAGs it lacks (one request per such DAG).
+
+    Cost: nothing when every matched DAG's tasks are in the snapshot.
+    """
+    missing = [d for d in snapshot.dag_ids if zero_code.matches(d) and not snapshot.has_tasks(d)]
+    if not missing:
+        return snapshot
+    fetched = client.list_tasks_for_dags(missing)
+    tasks = {**snapshot.tasks, **{dag_id: tuple(records) for dag_id, records in fetched.items()}}
+    proxied = {
+        **snapshot.proxied_task_ids,
+        **{dag_id: proxied_task_ids(records) for dag_id, records in fetched.items()},
+    }
+    return snapshot.model_copy(update={"tasks": tasks, "proxied_task_ids": proxied})

@@ -1,0 +1,394 @@
+"""Zero-code migration, run side: the body of a zero-code task asset.
+
+One run of a zero-code asset (:func:`run_zero_code_task`):
+
+1. reads the Airflow task instance from the proxy operator's run tags (``airlift/dag_id``,
+   ``airlift/dag_run_id``, ``airlift/task_id``, ``airlift/try_number``, ``airlift/map_index``);
+2. reads the DAG run from Airflow (one REST request: conf, logical date, data interval, run type);
+3. writes a :class:`~airlift_components.formats.zero_code.ZeroCodePayload` and starts the runner
+   (``<python> -m airlift_components.in_airflow.zero_code payload.json result.json``) in its own process
+   group, its output streamed line by line to the Dagster run's log with secret values masked; the
+   group is killed when the step ends or the run is terminated (no orphan processes);
+4. emits an ``AssetObservation`` of the first target asset whose metadata
+   ``conventions.ZERO_CODE_RESULT_METADATA_KEY`` is the result's JSON (the proxy relays it into Airflow),
+   then: success -> a materialization per target asset; skipped -> none (the step succeeds);
+   failed -> :class:`dagster.Failure` with the (masked) error and ``allow_retries=False`` (Airflow retries).
+
+The runner's environment: this process's environment without the ``AIRFLOW_CONN_*`` / ``AIRFLOW_VAR_*``
+variables that ``env_vars`` does not name, a throwaway ``AIRFLOW_HOME`` (unless ``AIRFLOW_HOME`` is named),
+and Airflow's REST credentials from the instance's resource as ``AIRLIFT_AIRFLOW_*``. Values never
+enter the payload, tags, config or logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import dagster as dg
+
+from airlift_components.airflow_api import BasicAuthBackend, TokenAuthBackend
+from airlift_components.conventions import (
+    RUN_TAG_DAG_ID,
+    RUN_TAG_DAG_RUN_ID,
+    RUN_TAG_MAP_INDEX,
+    RUN_TAG_TASK_ID,
+    RUN_TAG_TRY_NUMBER,
+    ZERO_CODE_RESULT_METADATA_KEY,
+)
+from airlift_components.core.resource import AirflowInstanceResource
+from airlift_components.core.zero_code import ZeroCode
+from airlift_components.formats.zero_code import (
+    ENV_AIRFLOW_PASSWORD,
+    ENV_AIRFLOW_TOKEN,
+    ENV_AIRFLOW_URL,
+    ENV_AIRFLOW_USERNAME,
+    ZeroCodeFormatError,
+    ZeroCodePayload,
+    ZeroCodeResult,
+)
+
+RUNNER_MODULE = "airlift_components.in_airflow.zero_code"
+# How long the runner's process group gets between SIGTERM and SIGKILL once the step ends.
+KILL_GRACE_SECONDS = 5.0
+_TAIL_LINES = 30
+
+
+@dataclass(frozen=True)
+class ZeroCodeTaskRun:
+    """What a zero-code asset knows at definitions time about the task it runs."""
+
+    instance_name: str
+    dag_id: str
+    task_id: str
+    dag_fileloc: str | None
+    keys: tuple[dg.AssetKey, ...]
+    settings: ZeroCode
+
+    @property
+    def where(self) -> str:
+        """``instance/dag_id.task_id``, for messages."""
+        return f"{self.instance_name}/{self.dag_id}.{self.task_id}"
+
+
+def run_zero_code_task(
+    context: dg.AssetExecutionContext, task: ZeroCodeTaskRun, resource: AirflowInstanceResource
+) -> Iterator[dg.MaterializeResult | dg.AssetObservation]:
+    """Run the Airflow task of ``task`` for the Airflow task instance named by the run's tags.
+
+    Cost: one REST request (the DAG run), plus the runner's own (upstream XCom reads, the DAG-source check).
+
+    Raises:
+        dagster.Failure: no Airflow run tags, bad settings, the runner wrote no result, or the task failed
+            (``allow_retries=False``: Airflow owns retries).
+    """
+    tags = context.run.tags
+    payload = build_payload(task, tags, resource)
+    env, secrets = runner_environment(task, resource)
+    with tempfile.TemporaryDirectory(prefix="airlift-zero-code-") as work:
+        payload_file, result_file = Path(work) / "payload.json", Path(work) / "result.json"
+        payload.write(payload_file)
+        if "AIRFLOW_HOME" not in task.settings.env_vars:
+            env["AIRFLOW_HOME"] = str(Path(work) / "airflow_home")
+        command = [task.settings.python, "-m", RUNNER_MODULE, str(payload_file), str(result_file)]
+        context.log.info(f"{payload.describe()}: starting the zero-code runner ({task.settings.python})")
+        code, tail = run_process(command, env=env, cwd=work, log=context.log, secrets=secrets)
+        result = _read_result(task, result_file, code, tail)
+    partition = context.partition_key if context.has_partition_key else None
+    # Yielded, not context.log_event: logged events are flushed with the next yield, and a failure has none.
+    yield dg.AssetObservation(
+        asset_key=task.keys[0],
+        metadata={ZERO_CODE_RESULT_METADATA_KEY: json.dumps(result.to_json(), default=str)},
+        partition=partition,
+    )
+    if result.state == "success":
+        xcom_keys = sorted({xcom.key for xcom in result.xcoms})
+        for key in task.keys:
+            yield dg.MaterializeResult(
+                asset_key=key,
+                metadata={
+                    "Airflow run": payload.run_id,
+                    "Airflow try": payload.try_number,
+                    "duration_seconds": result.duration_seconds,
+                    "XCom keys": ", ".join(xcom_keys) or "none",
+                },
+            )
+    elif result.state == "skipped":
+        context.log.info(f"{payload.describe()}: skipped; nothing is materialized")
+    else:
+        raise dg.Failure(
+            description=result.error or f"{payload.describe()} failed ({result.error_type})",
+            metadata={"error_type": result.error_type or "unknown", "retryable in Airflow": result.retryable},
+            allow_retries=False,
+        )
+
+
+def build_payload(
+    task: ZeroCodeTaskRun, tags: Mapping[str, str], resource: AirflowInstanceResource
+) -> ZeroCodePayload:
+    """The payload for the Airflow task instance the run's tags name (one REST request for its DAG run).
+
+    Raises:
+        dagster.Failure: the tags are missing or name another DAG or task; the DAG file cannot be found.
+    """
+    run_id = tags.get(RUN_TAG_DAG_RUN_ID)
+    if not run_id:
+        raise _failure(
+            f"{task.where}: this run has no Airflow run tags ({RUN_TAG_DAG_ID}, {RUN_TAG_DAG_RUN_ID}); a "
+            "zero-code asset runs for a proxied Airflow task, whose proxy operator launches it with those "
+            "tags. Launching it from Dagster alone is not supported yet."
+        )
+    for tag, expected in ((RUN_TAG_DAG_ID, task.dag_id), (RUN_TAG_TASK_ID, task.task_id)):
+        given = tags.get(tag)
+        if given is not None and given != expected:
+            raise _failure(f"{task.where}: run tag {tag}={given!r} names another task than this asset's")
+    try_number = _int_tag(task, tags, RUN_TAG_TRY_NUMBER, 1)
+    map_index = _int_tag(task, tags, RUN_TAG_MAP_INDEX, -1)
+    dag_run = resource.get_client().get_dag_run(task.dag_id, run_id)
+    dags_folder, dag_file = dag_location(task)
+
+    def iso(value: Any) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return ZeroCodePayload(
+        instance_name=task.instance_name,
+        dag_id=task.dag_id,
+        task_id=task.task_id,
+        run_id=run_id,
+        logical_date=iso(dag_run.logical_date),
+        data_interval_start=iso(dag_run.data_interval_start),
+        data_interval_end=iso(dag_run.data_interval_end),
+        run_after=iso(dag_run.run_after),
+        run_type=dag_run.run_type or "manual",
+        try_number=try_number,
+        map_index=map_index,
+        conf=dag_run.conf or {},
+        dags_folder=dags_folder,
+        dag_file=dag_file,
+        env_vars=task.settings.env_vars,
+    )
+
+
+def dag_location(task: ZeroCodeTaskRun) -> tuple[str, str]:
+    """``(dags_folder, dag_file)`` for the runner.
+
+    Without ``dags_folder`` the DAG file is Airflow's ``fileloc`` and its folder is the DAGs folder. With
+    it, the DAG file is the longest trailing part of ``fileloc`` that exists under ``dags_folder`` (so
+    ``/opt/airflow/dags/sales/orders.py`` is found as ``sales/orders.py`` in a folder mounted elsewhere).
+    """
+    fileloc = task.dag_fileloc
+    if not fileloc:
+        raise _failure(
+            f"{task.where}: Airflow reported no file for DAG {task.dag_id!r}; set zero_code runner dags_folder"
+        )
+    if task.settings.dags_folder is None:
+        return str(PurePath(fileloc).parent), fileloc
+    folder = Path(task.settings.dags_folder)
+    parts = PurePath(fileloc).parts
+    for start in range(1, len(parts)):
+        candidate = PurePath(*parts[start:])
+        if (folder / candidate).is_file():
+            return str(folder), str(candidate)
+    raise _failure(
+        f"{task.where}: DAG file {fileloc} (as Airflow reports it) is not under the runner's dags_folder "
+        f"{folder}; deploy the DAG files there or fix dags_folder"
+    )
+
+
+def runner_environment(
+    task: ZeroCodeTaskRun, resource: AirflowInstanceResource
+) -> tuple[dict[str, str], list[str]]:
+    """The runner's environment and the secret values to mask in its output.
+
+    Raises:
+        dagster.Failure: a variable named in ``env_vars`` is not set in this process.
+    """
+    named = set(task.settings.env_vars)
+    missing = sorted(name for name in named if name not in os.environ)
+    if missing:
+        raise _failure(
+            f"{task.where}: environment variable(s) {missing} are named in zero_code env_vars but not set in "
+            "the Dagster process that runs this asset"
+        )
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name in named or not name.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_", "AIRLIFT_AIRFLOW_"))
+    }
+    secrets = [os.environ[name] for name in named if name != "AIRFLOW_HOME"]
+    for name in named:
+        if name.startswith("AIRFLOW_CONN_"):
+            secrets.extend(_connection_passwords(os.environ[name]))
+    credentials = rest_credentials(resource)
+    env.update(credentials)
+    secrets.extend(
+        credentials[name] for name in (ENV_AIRFLOW_PASSWORD, ENV_AIRFLOW_TOKEN) if name in credentials
+    )
+    return env, sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+
+def rest_credentials(resource: AirflowInstanceResource) -> dict[str, str]:
+    """``AIRLIFT_AIRFLOW_*`` for the runner from the instance's auth (basic or token); empty for other auth
+    types (the runner then cannot read upstream XComs, and a task that does fails naming the variables)."""
+    backend = resource.get_client().auth_backend
+    url = backend.get_webserver_url().rstrip("/")
+    # The backends keep their secret in a private attribute so it is not shown by accident.
+    if isinstance(backend, BasicAuthBackend):
+        return {
+            ENV_AIRFLOW_URL: url,
+            ENV_AIRFLOW_USERNAME: backend.username,
+            ENV_AIRFLOW_PASSWORD: str(getattr(backend, "_password", "")),
+        }
+    if isinstance(backend, TokenAuthBackend):
+        return {ENV_AIRFLOW_URL: url, ENV_AIRFLOW_TOKEN: str(getattr(backend, "_token", ""))}
+    return {}
+
+
+def run_process(
+    command: Sequence[str], *, env: Mapping[str, str], cwd: str, log: Any, secrets: Sequence[str]
+) -> tuple[int, list[str]]:
+    """Run ``command`` in a new process group, logging each output line (secrets masked) as it comes.
+
+    The group is sent SIGTERM, then SIGKILL after :data:`KILL_GRACE_SECONDS`, whenever this returns or
+    raises (a terminated Dagster run raises here), so neither the runner nor a process its task started
+    outlives the step. Returns the exit code and the last output lines.
+    """
+    proc = subprocess.Popen(
+        list(command),
+        env=dict(env),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+    tail: deque[str] = deque(maxlen=_TAIL_LINES)
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    reader = threading.Thread(target=pump, name=f"zero-code-output-{proc.pid}", daemon=True)
+    reader.start()
+
+    def drain(wait: float) -> bool:
+        """Log what has arrived (waiting up to ``wait`` for a line); False once the output has ended."""
+        try:
+            line = lines.get(timeout=wait)
+        except queue.Empty:
+            return True
+        while line is not None:
+            masked = mask(line, secrets)
+            tail.append(masked)
+            log.info(masked)
+            try:
+                line = lines.get_nowait()
+            except queue.Empty:
+                return True
+        return False
+
+    try:
+        open_output = True
+        while proc.poll() is None:
+            open_output = drain(0.2) if open_output else (time.sleep(0.2) or False)
+        # The output may outlive the runner when its task left a child holding the pipe.
+        deadline = time.monotonic() + 1.0
+        while open_output and time.monotonic() < deadline:
+            open_output = drain(0.1)
+    finally:
+        kill_process_group(proc)
+        reader.join(timeout=KILL_GRACE_SECONDS)
+        with contextlib.suppress(queue.Empty):
+            while (line := lines.get_nowait()) is not None:
+                tail.append(mask(line, secrets))
+                log.info(tail[-1])
+    return proc.returncode, list(tail)
+
+
+def kill_process_group(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM the process group of ``proc`` (its leader started it), then SIGKILL what is left."""
+    for sig, wait in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, 0.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            break
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and _group_alive(proc):
+            time.sleep(0.1)
+        if not _group_alive(proc):
+            break
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=KILL_GRACE_SECONDS)
+
+
+def _group_alive(proc: subprocess.Popen[str]) -> bool:
+    proc.poll()  # reap the leader, so only live members keep the group
+    try:
+        os.killpg(proc.pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def mask(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret value replaced by ``***`` (longest first)."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _read_result(task: ZeroCodeTaskRun, result_file: Path, code: int, tail: list[str]) -> ZeroCodeResult:
+    try:
+        return ZeroCodeResult.read(result_file)
+    except ZeroCodeFormatError as error:
+        output = "\n".join(tail[-10:])
+        raise _failure(
+            f"{task.where}: the zero-code runner exited with code {code} and left no usable result ({error}). "
+            f"Is airlift-components[in-airflow] installed for {task.settings.python}? Last output:\n{output}"
+        ) from None
+
+
+def _int_tag(task: ZeroCodeTaskRun, tags: Mapping[str, str], name: str, default: int) -> int:
+    raw = tags.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise _failure(f"{task.where}: run tag {name}={raw!r} is not an integer") from None
+
+
+def _connection_passwords(value: str) -> list[str]:
+    found: list[str] = []
+    with contextlib.suppress(ValueError):
+        if value.lstrip().startswith("{"):
+            body = json.loads(value)
+            if isinstance(body, dict) and isinstance(body.get("password"), str):
+                found.append(body["password"])
+        else:
+            password = urlsplit(value).password
+            if password:
+                found.extend([password, unquote(password)])
+    return found
+
+
+def _failure(message: str) -> dg.Failure:
+    return dg.Failure(description=message, allow_retries=False)
