@@ -36,7 +36,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import dagster as dg
 
@@ -59,6 +58,7 @@ from airlift_components.formats.zero_code import (
     ZeroCodeFormatError,
     ZeroCodePayload,
     ZeroCodeResult,
+    connection_passwords,
 )
 
 RUNNER_MODULE = "airlift_components.in_airflow.zero_code"
@@ -231,7 +231,7 @@ def runner_environment(
     secrets = [os.environ[name] for name in named if name != "AIRFLOW_HOME"]
     for name in named:
         if name.startswith("AIRFLOW_CONN_"):
-            secrets.extend(_connection_passwords(os.environ[name]))
+            secrets.extend(connection_passwords(os.environ[name]))
     credentials = rest_credentials(resource)
     env.update(credentials)
     secrets.extend(
@@ -374,20 +374,6 @@ def _int_tag(task: ZeroCodeTaskRun, tags: Mapping[str, str], name: str, default:
         return int(raw)
     except ValueError:
         raise _failure(f"{task.where}: run tag {name}={raw!r} is not an integer") from None
-
-
-def _connection_passwords(value: str) -> list[str]:
-    found: list[str] = []
-    with contextlib.suppress(ValueError):
-        if value.lstrip().startswith("{"):
-            body = json.loads(value)
-            if isinstance(body, dict) and isinstance(body.get("password"), str):
-                found.append(body["password"])
-        else:
-            password = urlsplit(value).password
-            if password:
-                found.extend([password, unquote(password)])
-    return found
 
 
 def _failure(message: str) -> dg.Failure:

@@ -26,6 +26,7 @@ variables below. This module imports neither dagster nor airflow, so both sides 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 FORMAT_VERSION = 1
 
@@ -334,3 +336,21 @@ class _Fields:
         ):
             raise self._fail(name, "a list of environment variable names")
         return tuple(value)
+
+
+def connection_passwords(value: str) -> list[str]:
+    """The password(s) inside an ``AIRFLOW_CONN_*`` value (URI or JSON form), so both sides can mask them.
+
+    A URI's password is returned as written and percent-decoded; a value that parses as neither gives ``[]``.
+    """
+    found: list[str] = []
+    with contextlib.suppress(ValueError):
+        if value.lstrip().startswith("{"):
+            body = json.loads(value)
+            if isinstance(body, dict) and isinstance(body.get("password"), str):
+                found.append(body["password"])
+        else:
+            password = urlsplit(value).password
+            if password:
+                found.extend([password, unquote(password)])
+    return found

@@ -19,14 +19,13 @@ Airflow 3 only for now; on Airflow 2 :func:`run_task` raises :class:`ZeroCodeUns
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
 from airlift_components.formats.zero_code import (
     ENV_AIRFLOW_PASSWORD,
@@ -36,6 +35,7 @@ from airlift_components.formats.zero_code import (
     RelayedXCom,
     ZeroCodePayload,
     ZeroCodeResult,
+    connection_passwords,
 )
 from airlift_components.formats.zero_code_eligibility import classify_task
 from airlift_components.in_airflow.zero_code.errors import (
@@ -344,26 +344,12 @@ def _secret_values(payload: ZeroCodePayload) -> list[str]:
             continue
         values.append(value)
         if name.startswith("AIRFLOW_CONN_"):
-            values.extend(_connection_passwords(value))
+            values.extend(connection_passwords(value))
     for name, value in os.environ.items():
         if name.startswith("AIRFLOW_CONN_"):
-            values.extend(_connection_passwords(value))
+            values.extend(connection_passwords(value))
     # Longest first, so a password inside a URI is replaced with the whole URI when both occur.
     return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
-
-
-def _connection_passwords(value: str) -> list[str]:
-    found = []
-    with contextlib.suppress(ValueError):
-        if value.lstrip().startswith("{"):
-            body = json.loads(value)
-            if isinstance(body, dict) and isinstance(body.get("password"), str):
-                found.append(body["password"])
-        else:
-            password = urlsplit(value).password
-            if password:
-                found.extend([password, unquote(password)])
-    return found
 
 
 def _redacted(value: Any, secrets: list[str]) -> Any:
