@@ -10,6 +10,7 @@ STAGE ?= migrate
 DEMO_ONCE ?=
 DEMO_ARGS ?=
 FORM ?= python
+DEPLOY ?=
 PYTEST_ARGS ?=
 BENCH_REF_VENV := .venv-bench-ref
 SIZE ?= full
@@ -54,7 +55,7 @@ install-airflow2: $(AF2_VENV)/.installed
 install-bench-ref: $(BENCH_REF_VENV)/.installed
 
 demo: install
-	$(VENV)/bin/python -m example_project.demo --stage $(STAGE) --form $(FORM) $(if $(DEMO_ONCE),--once,) $(DEMO_ARGS)
+	$(VENV)/bin/python -m example_project.demo --stage $(STAGE) --form $(FORM) $(if $(DEPLOY),--deploy $(DEPLOY),) $(if $(DEMO_ONCE),--once,) $(DEMO_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
