@@ -241,3 +241,15 @@ def test_proxied_run_goes_through_queue_and_launcher_with_airflow_unreachable_fr
         assert kind in kinds, kinds
     assert kinds.index("RunEnqueuedEvent") < kinds.index("RunStartingEvent") < kinds.index("RunStartEvent")
     assert any("Started process for run" in (event.get("message") or "") for event in events), events
+
+
+def test_postgres_password_appears_in_no_log_of_any_process(production: Production) -> None:
+    """Dagster's and Airflow's processes got the password from the environment; none of them logged it."""
+    password = production.postgres.password
+    logs = [
+        *(production.paths.workdir / "logs").glob("*.log"),
+        *production.paths.airflow_home.rglob("*.log"),
+    ]
+    assert len(logs) > 5, logs
+    leaked = [str(path) for path in logs if password in path.read_text(errors="replace")]
+    assert leaked == []
