@@ -10,13 +10,14 @@ STAGE ?= migrate
 DEMO_ONCE ?=
 DEMO_ARGS ?=
 FORM ?= python
+DEPLOY ?=
 PYTEST_ARGS ?=
 BENCH_REF_VENV := .venv-bench-ref
 SIZE ?= full
 BENCH_ARGS ?=
 SOAK_ARGS ?=
 
-.PHONY: install install-airflow2 install-bench-ref demo test test-e2e lint format bench soak clean uv
+.PHONY: install install-postgres install-airflow2 install-bench-ref demo test test-e2e lint format bench soak clean uv
 
 uv:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -37,14 +38,24 @@ $(BENCH_REF_VENV)/.installed: | uv
 	$(UV_INSTALL) $(BENCH_REF_VENV)/bin/python 'dagster-airlift[core]==0.29.27'
 	@touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed install-postgres
+
+# The Postgres server for the production profile (tests/deploy, DEPLOY=postgres): Debian's package when root.
+install-postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || [ -n "$$AIRLIFT_POSTGRES_BIN" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else \
+	  echo "make install: the Postgres server (initdb, postgres) is missing; tests/deploy and 'make demo DEPLOY=postgres' need it." >&2; \
+	  echo "  Install it (Debian/Ubuntu: sudo apt-get install postgresql; macOS: brew install postgresql) or set AIRLIFT_POSTGRES_BIN." >&2; \
+	fi
 
 install-airflow2: $(AF2_VENV)/.installed
 
 install-bench-ref: $(BENCH_REF_VENV)/.installed
 
 demo: install
-	$(VENV)/bin/python -m example_project.demo --stage $(STAGE) --form $(FORM) $(if $(DEMO_ONCE),--once,) $(DEMO_ARGS)
+	$(VENV)/bin/python -m example_project.demo --stage $(STAGE) --form $(FORM) $(if $(DEPLOY),--deploy $(DEPLOY),) $(if $(DEMO_ONCE),--once,) $(DEMO_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

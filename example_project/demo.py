@@ -9,6 +9,12 @@
    reparses, Dagster reloads, and the DAG runs again: now the dbt models run in Dagster.
 5. A table shows, per asset, which side materialized it last and a link to the run.
 
+With ``--deploy postgres`` (``make demo DEPLOY=postgres``) the migrate stage runs on the production profile of
+``example_project/deploy/``: a throwaway Postgres holds Airflow's and Dagster's databases, Airflow runs with
+LocalExecutor, ``dg utils refresh-defs-state`` stores the Airflow snapshot in the shared defs-state storage,
+and Dagster's code server, webserver and daemon run as separate processes (the sensor runs in the daemon,
+proxied runs are queued and launched into run workers).
+
 Both UIs stay up until Ctrl-C; ``--once`` exits after the table. Every process started here runs in
 its own process group and is stopped on exit.
 """
@@ -524,7 +530,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--workdir", type=Path, default=REPO / ".demo", help="where the demo writes everything"
     )
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds allowed for each wait")
+    parser.add_argument(
+        "--deploy",
+        default="sqlite",
+        choices=("sqlite", "postgres"),
+        help="sqlite: dagster dev and Airflow on SQLite; postgres: the production profile (example_project/deploy)",
+    )
     args = parser.parse_args(argv)
+    if args.deploy == "postgres" and args.stage != "migrate":
+        parser.error("--deploy postgres runs the migrate stage only (example_project/deploy/defs)")
     if args.form == "yaml" and args.stage not in COMPONENT_STAGES:
         parser.error(f"--stage {args.stage} has no YAML form; choose one of: {', '.join(COMPONENT_STAGES)}")
     return args
@@ -540,21 +554,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     airflow_url = f"http://127.0.0.1:{args.airflow_port}"
     dagster_url = f"http://127.0.0.1:{args.dagster_port}"
     env = demo_env(paths, airflow_url=airflow_url, dagster_url=dagster_url, stage=args.stage, form=args.form)
-    progress(f"Stage {args.stage} ({args.form} form); everything is written under {paths.workdir}")
+    profile = (
+        "production profile example_project/deploy" if args.deploy == "postgres" else f"{args.form} form"
+    )
+    progress(f"Stage {args.stage} ({profile}); everything is written under {paths.workdir}")
 
     progress("Building the dbt manifest (dbt parse) ...")
     progress(f"Manifest ready: {build_dbt_manifest(env)}")
 
     airflow: LocalAirflow | None = None
-    dagster = DagsterDev(
-        VENV_BIN / "dagster",
-        DEFS_FILE,
-        paths.dagster_home,
-        port=args.dagster_port,
-        env=env,
-        working_directory=REPO,
-        log_path=paths.workdir / "logs" / "dagster.log",
-    )
+    postgres = None
+    airflow_env: dict[str, str] = {}
+    if args.deploy == "postgres":
+        from airlift_components.testing.postgres import LocalPostgres
+        from example_project.deploy.processes import (
+            DagsterDeployment,
+            airflow_postgres_env,
+            dagster_postgres_env,
+            warm_up_execution_api,
+        )
+
+        postgres = LocalPostgres(log_path=paths.workdir / "logs" / "postgres.log").start()
+        progress(f"Postgres started on {postgres.host}:{postgres.port} (databases dagster and airflow)")
+        try:
+            postgres.create_database("dagster")
+            postgres.create_database("airflow")
+        except BaseException:
+            postgres.stop()
+            raise
+        airflow_env = airflow_postgres_env(postgres, database="airflow")
+        shared_dir = paths.workdir / "shared"
+        shutil.rmtree(shared_dir, ignore_errors=True)
+        env.update(dagster_postgres_env(postgres, database="dagster", shared_dir=shared_dir))
+        dagster: DagsterDev = DagsterDeployment(
+            paths.dagster_home,
+            env=env,
+            webserver_port=args.dagster_port,
+            working_directory=REPO,
+            log_dir=paths.workdir / "logs",
+            venv_bin=VENV_BIN,
+        )
+    else:
+        dagster = DagsterDev(
+            VENV_BIN / "dagster",
+            DEFS_FILE,
+            paths.dagster_home,
+            port=args.dagster_port,
+            env=env,
+            working_directory=REPO,
+            log_path=paths.workdir / "logs" / "dagster.log",
+        )
     # Ctrl-C and SIGTERM both end in the `finally` below.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -565,13 +614,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 paths.airflow_home,
                 port=args.airflow_port,
                 # Only the demo's own triggers create runs: no scheduled run on first parse.
-                extra_env={**env, "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"},
+                extra_env={**env, "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False", **airflow_env},
             )
             progress(f"Starting Airflow 3 on {airflow.url} (user {ADMIN_USERNAME}/{ADMIN_PASSWORD}) ...")
             airflow.start(timeout=args.timeout)
             airflow.wait_for_dags([MAIN_DAG, DAG_LEVEL_DAG, MAPPED_TASK_DAG], timeout=args.timeout)
+            if postgres is not None:
+                warm_up_execution_api(airflow.url)
             progress("Airflow is up and has parsed the example DAGs")
-        progress(f"Starting dagster dev on {dagster.url} (logs: {dagster.log_path}) ...")
+        if postgres is not None:
+            progress(
+                "Storing the Airflow snapshot in the shared defs-state storage (dg utils refresh-defs-state) ..."
+            )
+            dagster.refresh_defs_state()  # type: ignore[attr-defined]
+            progress(
+                f"Starting Dagster's code server, webserver ({dagster.url}) and daemon (logs: {dagster.log_path.parent}) ..."
+            )
+        else:
+            progress(f"Starting dagster dev on {dagster.url} (logs: {dagster.log_path}) ...")
         dagster.start()
         watch_processes(airflow, dagster)
         dagster.wait_until_loaded(timeout=args.timeout)
@@ -597,10 +657,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        progress("Stopping dagster dev and Airflow ...")
+        progress("Stopping Dagster and Airflow ...")
         dagster.stop()
         if airflow is not None:
             airflow.stop()
+        if postgres is not None:
+            postgres.stop()
     return 0
 
 
