@@ -10,28 +10,35 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Optional
+from urllib.parse import urlsplit
 
 import urllib3.connectionpool
 from dagster import DagsterEventType, DagsterInstance, Definitions, EventRecordsFilter, build_sensor_context
 
 
 class RequestCounter:
-    """Counts every HTTP request sent through ``requests`` in this process, retries included.
+    """Counts every HTTP request sent through ``requests`` in this process, retries included, and logs each
+    as ``"METHOD /path"`` (``sent``) so a scenario can say which requests it made.
 
     The hook sits on urllib3's connection pool, below ``requests``' adapter: urllib3 sends each retry
     from there (``urlopen`` calls itself), so a retried request is counted once per attempt.
     """
 
     def __init__(self) -> None:
-        self.count = 0
+        self.sent: list[str] = []
         original = urllib3.connectionpool.HTTPConnectionPool.urlopen
         counter = self
 
         def counting_urlopen(pool: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-            counter.count += 1
+            counter.sent.append(f"{method} {urlsplit(url).path}")
             return original(pool, method, url, *args, **kwargs)
 
         urllib3.connectionpool.HTTPConnectionPool.urlopen = counting_urlopen  # type: ignore[method-assign]
+
+    @property
+    def count(self) -> int:
+        """Requests sent since this counter was made."""
+        return len(self.sent)
 
 
 def measure(fn: Callable[[], Any], counter: RequestCounter) -> tuple[Any, float, int]:

@@ -14,11 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-
-import requests.adapters
 
 from airlift_components.core import fetch_snapshot
+from benchmarks.harness import RequestCounter
 from benchmarks.machine import machine_facts
 from benchmarks.ours import instance_for
 from benchmarks.run import Size, start_airflow
@@ -26,23 +24,8 @@ from benchmarks.run import Size, start_airflow
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-class RequestLog:
-    """Every HTTP request ``requests`` sends in this process, as ``"METHOD /path"`` (a hook on the adapter)."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-        original = requests.adapters.HTTPAdapter.send
-        log = self
-
-        def logging_send(adapter: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-            log.sent.append(f"{request.method} {urlsplit(request.url).path}")
-            return original(adapter, request, *args, **kwargs)
-
-        requests.adapters.HTTPAdapter.send = logging_send  # type: ignore[method-assign]
-
-
-def measure_peering(url: str, repeats: int, log: RequestLog) -> dict[str, Any]:
-    """Peer ``repeats`` times, each with a fresh instance (new client: version probe and login included)."""
+def measure_peering(url: str, repeats: int, log: RequestCounter) -> dict[str, Any]:
+    """Peer ``repeats`` times, each with a fresh instance (new client: dialect detection and login included)."""
     seconds, requests_sent, dag_counts = [], [], []
     for _ in range(repeats):
         before = len(log.sent)
@@ -75,7 +58,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "peering.json")
     args = parser.parse_args()
     size = Size(dags=args.dags, tasks=1, runs=0, mapped_dags=0, repeats=args.repeats, latency_samples=0)
-    log = RequestLog()
+    log = RequestCounter()
     result: dict[str, Any] = {"benchmark_dags": args.dags, "versions": {}}
     for major in (int(v) for v in args.airflow.split(",")):
         with tempfile.TemporaryDirectory(prefix=f"peering-af{major}-") as work:
@@ -84,7 +67,7 @@ def main() -> None:
                 before = machine_facts()
                 measured = measure_peering(airflow.url, args.repeats, log)
                 measured["machine"] = {"before": before, "after": machine_facts()}
-                version = fetch_snapshot(instance_for(airflow.url)).airflow_version
+                version = instance_for(airflow.url).client.version_info.version
             finally:
                 airflow.stop()
         result["versions"][version] = measured

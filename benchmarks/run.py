@@ -9,7 +9,7 @@ and only then our latency scenario, whose triggered runs would otherwise be part
 second catch-up reads: both packages catch up on the same, identical Airflow state.
 
 Full-size results go to ``benchmarks/results/<airflow-version>.json`` (``proxied_overhead.json``,
-``catch_up_repeats.json``); other sizes to ``benchmarks/.work/results/<size>/``. dagster-airlift runs
+``catch_up_repeats.json``); other sizes to ``benchmarks/results/<size>/`` (in the README too). dagster-airlift runs
 from ``.venv-bench-ref`` (``make install-bench-ref``).
 """
 
@@ -349,7 +349,7 @@ def main() -> None:
     reference = 2 in majors and not args.no_reference
     if reference and not (REFERENCE_VENV / "bin" / "python").exists():
         sys.exit(f"{REFERENCE_VENV} is missing: run `make install-bench-ref` (or pass --no-reference)")
-    results_dir = BENCH / "results" if args.size == "full" else BENCH / ".work" / "results" / args.size
+    results_dir = BENCH / "results" if args.size == "full" else BENCH / "results" / args.size
     results_dir.mkdir(parents=True, exist_ok=True)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="airlift-bench-"))
     catch_ups: dict[str, dict[str, Any]] = {}

@@ -62,7 +62,8 @@ def make_run(dag_id: str, run_id: str, logical_date: datetime, start: datetime, 
     else:
         kwargs.update(execution_date=logical_date, data_interval=(logical_date, logical_date))
     run = DagRun(dag_id=dag_id, run_id=run_id, **kwargs)
-    run.end_date = end
+    # History: a finished run was last changed when it ended (the column would otherwise say "seeded now").
+    run.end_date = run.updated_at = end
     return run
 
 

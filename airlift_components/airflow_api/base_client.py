@@ -13,7 +13,7 @@ from typing import Any, Literal
 import requests
 
 from airlift_components.airflow_api.auth import AirflowAuthBackend
-from airlift_components.airflow_api.errors import AirflowResponseError
+from airlift_components.airflow_api.errors import AirflowAuthenticationError, AirflowResponseError
 from airlift_components.airflow_api.records import AirflowVersionInfo
 from airlift_components.airflow_api.transport import AirflowTransport, iter_pages
 
@@ -54,6 +54,9 @@ class BaseAirflowClient:
         )
         self._requested_api_version = api_version
         self._version_info: AirflowVersionInfo | None = None
+        self._api_version: str | None = None
+        # The dialect was inferred from a missing token endpoint: a 404 before any answer probes for sure.
+        self._dialect_unconfirmed = False
         self._session: requests.Session | None = None
         self._lock = threading.RLock()
 
@@ -69,21 +72,59 @@ class BaseAirflowClient:
 
     @property
     def api_version(self) -> str:
-        """``"v2"`` for Airflow 3, ``"v1"`` for Airflow 2 (detected on first use unless given)."""
-        return self.version_info.api_version
+        """``"v2"`` for Airflow 3, ``"v1"`` for Airflow 2 (detected on first use unless given).
+
+        Cost of the detection: none beyond the login with a backend whose login only Airflow 3 answers
+        (:class:`BasicAuthBackend`: the token request it sends anyway); else one version request (two
+        when the first, ``/api/v2/version``, is not found and ``/api/v1/version`` must confirm Airflow 2).
+        """
+        if self._api_version is None:
+            with self._lock:
+                if self._api_version is None:
+                    self._api_version = self._detect_api_version()
+        return self._api_version
 
     @property
     def version_info(self) -> AirflowVersionInfo:
-        """The Airflow version and API dialect of this instance."""
+        """The Airflow version and API dialect of this instance (one version request the first time it is
+        asked, unless the detection already read it)."""
         if self._version_info is None:
             with self._lock:
                 if self._version_info is None:
-                    self._version_info = self._detect_version()
+                    requested = self._api_version or self._requested_api_version
+                    self._version_info = self._transport.detect_version(self._probe_session(), requested)
+                    self._api_version = self._api_version or self._version_info.api_version
         return self._version_info
 
-    def _detect_version(self) -> AirflowVersionInfo:
-        session = self._transport.mount(self.auth_backend.get_session())
-        return self._transport.detect_version(session, self._requested_api_version)
+    @property
+    def known_airflow_version(self) -> str:
+        """The Airflow version if a request already told it, else its major version (``"3.x"``, ``"2.x"``):
+        never a request beyond the dialect's detection."""
+        if self._version_info is not None and self._version_info.version != "unknown":
+            return self._version_info.version
+        return "3.x" if self.api_version == "v2" else "2.x"
+
+    def _probe_session(self) -> requests.Session:
+        return self._transport.mount(self.auth_backend.get_session())
+
+    def _detect_api_version(self) -> str:
+        if self._requested_api_version != "auto":
+            return self._requested_api_version
+        if self.auth_backend.login_detects_airflow_3:
+            session = self._transport.mount(self.auth_backend.get_session(), self.max_workers)
+            try:
+                self.auth_backend.authenticate(session, "v2", self.timeout, self.verify)
+            except AirflowAuthenticationError as exc:
+                if exc.status_code in (401, 403):
+                    raise  # Airflow 3 answered: the credentials are wrong
+                if exc.status_code == 404:
+                    # No token endpoint: Airflow 2, confirmed by the first answer of /api/v1 (else probed).
+                    self._dialect_unconfirmed = True
+                    return "v1"
+            else:
+                self._session = session  # logged in: Airflow 3, and the session is ready
+                return "v2"
+        return self.version_info.api_version
 
     def _get_session(self) -> requests.Session:
         if self._session is None:
@@ -132,6 +173,12 @@ class BaseAirflowClient:
                 refreshed = True
                 if self.auth_backend.refresh(session, self.api_version, self.timeout, self.verify):
                     continue
+            if status == 404 and self._dialect_unconfirmed:
+                # Not Airflow 3, and maybe not Airflow 2 either: the probe names a server without the API.
+                self._dialect_unconfirmed = False
+                self._transport.detect_version(self._probe_session(), "auto")
+            elif status < 400:
+                self._dialect_unconfirmed = False
             self._transport.check(response, endpoint, self.auth_backend.describe_credentials())
             if status == 204 or not response.content:
                 return None

@@ -144,6 +144,28 @@ class AirflowClient(BaseAirflowClient):
         """All DAG runs matching the filters of :meth:`iter_dag_run_pages`."""
         return [run for page in self.iter_dag_run_pages(**filters) for run in page]
 
+    def first_page_of_dag_runs_updated_since(
+        self, updated_at_gte: datetime
+    ) -> tuple[list[DagRunRecord], bool]:
+        """The first page of the runs of every DAG that Airflow changed at or after ``updated_at_gte``,
+        and whether that page holds them all.
+
+        A run changes when it is created, starts, finishes, and on every scheduler loop while it runs
+        (``last_scheduling_decision``), so this one listing shows both the runs that finished since then
+        and those still running. Cost: one request.
+        """
+        endpoint = self._path("/dags/~/dagRuns")
+        params = {
+            "updated_at_gte": iso_timestamp(updated_at_gte),
+            "order_by": "id",
+            "limit": self.page_size,
+            "offset": 0,
+        }
+        body = self.request("GET", endpoint, params=params)
+        runs = [DagRunRecord.from_api(row) for row in self._transport.rows(body, "dag_runs", endpoint)]
+        total = body.get("total_entries")
+        return runs, len(runs) >= total if total is not None else len(runs) < self.page_size
+
     def get_dag_run(self, dag_id: str, run_id: str) -> DagRunRecord:
         """One DAG run."""
         return DagRunRecord.from_api(

@@ -4,6 +4,11 @@ Exactly-once without trusting Airflow's clock or commit order: each tick re-read
 that ended in ``[watermark - overlap, now]`` and skips the identities it already handled (kept in the
 cursor while they are inside that window). A tick that hits its work budget stores the position it
 reached inside a fixed scan range and the next tick continues from there.
+
+A tick may skip the task-instance listing (``sensor_tick``) and still advance the watermark: only when
+the runs Airflow changed in the same window show no run of a mapped DAG running or newly finished, and
+no run is open here. A task ends only while its run runs, and a run ends only after its tasks' rows are
+committed, so no task instance of a mapped DAG can have ended in that window unseen.
 """
 
 from __future__ import annotations

@@ -3,22 +3,31 @@ cursor (:func:`poll_airflow`). The Dagster sensor around it is :mod:`~airlift_co
 
 Each tick:
 
-1. For the DAGs with task or DAG mappings: one batched, paged query for task instances that ended since
-   the cursor's watermark minus an overlap window, ordered by end date. Already-handled identities are
-   skipped, so rows that Airflow commits late or re-lists are handled exactly once. Task-mapped assets
-   materialize here, as soon as their task succeeds.
-2. For the DAGs that are only peered (no mappings): one batched, paged query for DAG runs that finished
-   in the same window -> their DAG assets. Their task instances are never read: at 1000 DAGs x 10
-   tasks that is ten times fewer rows than listing every task.
+0. One request for the first page of the runs Airflow changed since the window's start (every DAG; a run
+   changes when it starts, finishes, and on every scheduler loop while it runs). When that page holds them
+   all it answers steps 2 and 4 and tells whether step 1 is needed; a longer window (a catch-up, or a
+   budget-stopped scan resuming) skips it and uses the listings below.
+1. For the DAGs with task or DAG mappings, only while one of their runs is running or finished in the
+   window without being handled (always without step 0): one batched, paged query for task instances that
+   ended since the cursor's watermark minus an overlap window, ordered by end date. Already-handled
+   identities are skipped, so rows that Airflow commits late or re-lists are handled exactly once.
+   Task-mapped assets materialize here, as soon as their task succeeds. (A task can only end while its
+   run runs, and a run ends only after its tasks' rows are committed, so skipping this when no run of a
+   mapped DAG is running or newly finished loses nothing; a run seen running stays open in the cursor
+   until its end is seen, even if the scheduler stops touching its row.)
+2. For the DAGs that are only peered (no mappings): their runs that finished in the same window (from
+   step 0, else one batched, paged query) -> their DAG assets. Their task instances are never read: at
+   1000 DAGs x 10 tasks that is ten times fewer rows than listing every task.
 3. Only while mapped (dynamic) tasks wait: one query for their map indexes -> one roll-up event each
    (done before step 4, so a run's events follow its tasks' events).
-4. Only when a task of a mapped DAG finished (or its runs still wait for their end): one batched query
-   for those DAGs' finished runs -> the DAG asset and DAG-mapped assets.
+4. Only when a task of a mapped DAG finished (or its runs still wait for their end): those DAGs' finished
+   runs (from step 0 when every open run is in it, else one batched query) -> the DAG asset and
+   DAG-mapped assets.
 
-An idle tick costs one request per kind of DAG present (two when mapped and peered-only DAGs are
-mixed). Each listing stops paging after ``max_task_instances_per_tick`` rows and the next tick resumes
-from the earlier stop. If Airflow cannot be reached, the tick raises and Dagster keeps the previous
-cursor.
+An idle tick costs one request, whatever the mix of DAGs; a tick while a mapped DAG runs costs two (step 0
+and its task instances). Each listing stops paging after ``max_task_instances_per_tick`` rows and the next
+tick resumes from the earlier stop. If Airflow cannot be reached, the tick raises and Dagster keeps the
+previous cursor.
 """
 
 from __future__ import annotations
@@ -64,6 +73,9 @@ DEFAULT_OVERLAP = timedelta(minutes=2)
 DEFAULT_MAX_TASK_INSTANCES_PER_TICK = 2000
 # An open run older than this (its run row vanished, e.g. deleted in Airflow) is dropped with a log line.
 OPEN_RUN_MAX_AGE = timedelta(days=2)
+# A window longer than this is a catch-up: the changed-runs page could not hold it, so it is not asked for.
+PROBE_MAX_WINDOW = timedelta(hours=1)
+RUNNING = "running"
 Row = TypeVar("Row", TaskInstanceRecord, DagRunRecord)
 
 
@@ -114,8 +126,10 @@ def poll_airflow(
         cursor.watermark = now
         return result
 
-    # 1. Task instances of the DAGs with mappings; 2. finished runs of the DAGs without (peered only).
-    if cursor.scan_upper is not None and cursor.scan_position is not None:
+    # 0. One page of the runs Airflow changed in the window, when it can hold them: the only request of an
+    # idle tick. 1. Task instances of the DAGs with mappings; 2. finished runs of the peered-only DAGs.
+    resuming = cursor.scan_upper is not None and cursor.scan_position is not None
+    if resuming:
         low, high = cursor.scan_position, cursor.scan_upper
     else:
         low, high = cursor.watermark - settings.overlap, now
@@ -123,8 +137,11 @@ def poll_airflow(
     budget = settings.max_task_instances_per_tick if client.api_version == "v2" else None
     task_dag_ids = plan.task_instance_dag_ids
     state = _TickState(plan, cursor, result, now, log)
+    changed = None if resuming or high - low > PROBE_MAX_WINDOW else _changed_runs(client, low)
+    if changed is not None:
+        _track_running_runs(changed, task_dag_ids, cursor, now)
     task_scan, run_scan = _Scan(), _Scan()
-    if task_dag_ids:
+    if task_dag_ids and (changed is None or _tasks_may_have_ended(changed, task_dag_ids, cursor, low)):
         ti_pages = client.iter_task_instance_pages(
             dag_ids=sorted(task_dag_ids),
             end_date_gte=low,
@@ -133,13 +150,18 @@ def poll_airflow(
         )
         task_scan = _scan(ti_pages, budget, state.task_instance)
     if plan.dag_ids - task_dag_ids:
-        run_pages = client.iter_dag_run_pages(
-            dag_ids=sorted(plan.dag_ids - task_dag_ids),
-            states=list(FINISHED_RUN_STATES),
-            end_date_gte=low,
-            end_date_lte=high,
-        )
-        run_scan = _scan(run_pages, budget, state.unmapped_run)
+        if changed is not None:
+            run_pages: Iterable[Sequence[DagRunRecord]] = [
+                _finished_between(changed, plan.dag_ids - task_dag_ids, low, high)
+            ]
+        else:
+            run_pages = client.iter_dag_run_pages(
+                dag_ids=sorted(plan.dag_ids - task_dag_ids),
+                states=list(FINISHED_RUN_STATES),
+                end_date_gte=low,
+                end_date_lte=high,
+            )
+        run_scan = _scan(run_pages, budget if changed is None else None, state.unmapped_run)
     # Both listings resume from the earlier stop; rows between it and the later stop repeat and are skipped.
     stopped = [scan.reached or low for scan in (task_scan, run_scan) if not scan.complete]
     result.complete = not stopped
@@ -157,7 +179,9 @@ def poll_airflow(
 
     # 4. Runs of mapped DAGs, only when something could have finished.
     if task_scan.new_rows or cursor.open_runs:
-        result.events.extend(_finished_runs(client, plan, cursor, low, scanned_to, now, settings, log))
+        result.events.extend(
+            _finished_runs(client, plan, cursor, low, scanned_to, now, settings, log, changed)
+        )
 
     cursor.prune(settings.overlap)
     return result
@@ -251,6 +275,59 @@ def _task_instance(
     return task_instance_events(plan, ti, log)
 
 
+def _changed_runs(client: AirflowClient, since: datetime) -> list[DagRunRecord] | None:
+    """The runs Airflow changed since ``since`` (every DAG), or None when one page cannot hold them."""
+    runs, complete = client.first_page_of_dag_runs_updated_since(since)
+    return runs if complete else None
+
+
+def _track_running_runs(
+    changed: Sequence[DagRunRecord], task_dag_ids: frozenset[str], cursor: SensorCursor, now: datetime
+) -> None:
+    # A running run of a mapped DAG stays open until its end is seen, even if the scheduler stalls and
+    # stops touching its row: its tasks are listed every tick meanwhile.
+    for run in changed:
+        key = run_key(run.dag_id, run.run_id)
+        if run.dag_id in task_dag_ids and run.state == RUNNING and key not in cursor.open_runs:
+            cursor.open_runs[key] = OpenRun(dag_id=run.dag_id, run_id=run.run_id, first_seen=now)
+
+
+def _tasks_may_have_ended(
+    changed: Sequence[DagRunRecord], task_dag_ids: frozenset[str], cursor: SensorCursor, low: datetime
+) -> bool:
+    """Whether a task of a mapped DAG can have ended in the window: one of its runs is open (running, or
+    finished with its run event pending) or finished in the window without having been handled."""
+    if cursor.open_runs:
+        return True
+    return any(
+        run.dag_id in task_dag_ids
+        and run.state in FINISHED_RUN_STATES
+        and run.end_date is not None
+        and run.end_date >= low
+        and run_identity(run) not in cursor.seen
+        for run in changed
+    )
+
+
+def _finished_between(
+    runs: Iterable[DagRunRecord], dag_ids: Iterable[str], low: datetime | None, high: datetime
+) -> list[DagRunRecord]:
+    """The runs of ``dag_ids`` that finished in ``[low, high]``, by end date (what the run listing returns)."""
+    wanted = set(dag_ids)
+    return sorted(
+        (
+            run
+            for run in runs
+            if run.dag_id in wanted
+            and run.state in FINISHED_RUN_STATES
+            and run.end_date is not None
+            and (low is None or run.end_date >= low)
+            and run.end_date <= high
+        ),
+        key=lambda run: run.end_date or high,
+    )
+
+
 def _finished_runs(
     client: AirflowClient,
     plan: AirflowSensorPlan,
@@ -260,16 +337,23 @@ def _finished_runs(
     now: datetime,
     settings: SensorSettings,
     log: LogFn,
+    changed: Sequence[DagRunRecord] | None = None,
 ) -> list[AssetEvent]:
     events: list[AssetEvent] = []
     open_dag_ids = sorted({run.dag_id for run in cursor.open_runs.values()} & plan.dag_ids)
     if not open_dag_ids:
         return events
-    earliest = min(run.first_seen for run in cursor.open_runs.values())
-    runs_low = min(low, earliest - settings.overlap)
-    for page in client.iter_dag_run_pages(
-        dag_ids=open_dag_ids, states=list(FINISHED_RUN_STATES), end_date_gte=runs_low, end_date_lte=high
-    ):
+    pages: Iterable[Sequence[DagRunRecord]]
+    if changed is not None and set(cursor.open_runs) <= {run_key(r.dag_id, r.run_id) for r in changed}:
+        # Every open run is in this tick's changed runs: its end (if any) is there, no request needed.
+        pages = [_finished_between(changed, open_dag_ids, None, high)]
+    else:
+        earliest = min(run.first_seen for run in cursor.open_runs.values())
+        runs_low = min(low, earliest - settings.overlap)
+        pages = client.iter_dag_run_pages(
+            dag_ids=open_dag_ids, states=list(FINISHED_RUN_STATES), end_date_gte=runs_low, end_date_lte=high
+        )
+    for page in pages:
         for run in page:
             identity = run_identity(run)
             key = run_key(run.dag_id, run.run_id)

@@ -1,9 +1,9 @@
 """`AirflowSnapshot`: everything the Dagster side knows about one Airflow instance, and how to fetch it.
 
 The snapshot is plain data (pydantic, JSON round-trip), so definitions can be rebuilt from a cached
-copy without calling Airflow. Fetching costs the version probe, the paged DAG listing, and one
-``/tasks`` request per DAG whose task structure is needed (mapped DAGs, DAGs tagged as proxied, or
-asked for), sent concurrently with a bounded pool.
+copy without calling Airflow. Fetching costs the login (which tells the API dialect), the paged DAG
+listing, and one ``/tasks`` request per DAG whose task structure is needed (mapped DAGs, DAGs tagged as
+proxied, or asked for), sent concurrently with a bounded pool.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class AirflowSnapshot(BaseModel):
     format_version: int = SNAPSHOT_FORMAT_VERSION
     instance_name: str
     webserver_url: str
-    airflow_version: str
+    airflow_version: str = Field(description='e.g. "3.3.2"; "3.x" when only the major version was known')
     api_version: str = Field(description='"v2" for Airflow 3, "v1" for Airflow 2')
     fetched_at: datetime
     dags: tuple[DagRecord, ...]
@@ -140,11 +140,12 @@ def fetch_snapshot(
         fetch_tasks_for: more DAG ids whose tasks to fetch.
         include_airflow_assets: also list Airflow assets / datasets (paged; one request per 100).
 
-    Cost: version probe + ceil(DAGs / page size) listing requests + one request per DAG whose tasks
-    are needed (concurrent).
+    Cost: the login (which tells the API dialect; a version request instead for backends whose login does
+    not) + ceil(DAGs / page size) listing requests + one request per DAG whose tasks are needed
+    (concurrent). ``airflow_version`` is the exact version only when a request already told it, else the
+    major version (``"3.x"``): asking for it would cost a request on every refresh.
     """
     client = instance.client
-    version = client.version_info
     retrieval_filter = retrieval_filter or AirflowFilter()
     listed = client.list_dags(
         tags=list(retrieval_filter.airflow_tags) if retrieval_filter.airflow_tags else None
@@ -160,8 +161,8 @@ def fetch_snapshot(
     return AirflowSnapshot(
         instance_name=instance.name,
         webserver_url=instance.webserver_url,
-        airflow_version=version.version,
-        api_version=version.api_version,
+        airflow_version=client.known_airflow_version,
+        api_version=client.api_version,
         fetched_at=datetime.now(timezone.utc),
         dags=tuple(dags),
         tasks={dag_id: tuple(records) for dag_id, records in tasks.items()},

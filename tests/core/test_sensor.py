@@ -244,43 +244,6 @@ def test_200_dags_over_bounded_ticks_without_loss_or_duplicates(airflow3: LocalA
             assert keys_of(events_for_run(ticks, run_id, dag_id)) == [*expected, f"sensor_test/dag/{dag_id}"]
 
 
-def test_idle_tick_costs_one_request_per_kind_of_dag(airflow3: LocalAirflow) -> None:
-    # Only DAGs that no other test triggers while this one runs (core_not_proxied mapped, core_mapped
-    # peered only), so a run finishing elsewhere on the shared Airflow cannot make a tick busy.
-    instance = instance_for(airflow3, NAME)
-    overlap = timedelta(seconds=1)
-    mapped = assets_with_task_mappings("core_not_proxied", {"work": [AssetSpec("idle_out")]})
-    defs = build_defs_from_airflow_instance(
-        airflow_instance=instance,
-        defs=Definitions(assets=mapped),
-        sensor_settings=SensorSettings(overlap=overlap),
-        dag_selector_fn=lambda dag: dag.dag_id in {"core_not_proxied", "core_mapped"},
-    )
-    only_mapped = build_defs_from_airflow_instance(
-        airflow_instance=instance,
-        defs=Definitions(assets=mapped),
-        sensor_settings=SensorSettings(overlap=overlap),
-        dag_selector_fn=lambda dag: dag.dag_id == "core_not_proxied",
-    )
-    run = run_and_wait(make_client(airflow3), "core_not_proxied")
-    assert run.start_date is not None and run.end_date is not None
-    # Wait until the run ended more than one overlap ago: the window the next ticks re-read behind the
-    # busy tick's watermark then holds none of its rows (an idle Airflow, not re-listed rows).
-    time.sleep(max(0.0, (run.end_date + overlap - utcnow()).total_seconds()) + 0.1)
-    with DagsterInstance.ephemeral() as dagster_instance:
-        start = SensorCursor.initial(run.start_date - timedelta(seconds=1), timedelta(0)).serialize()
-        busy = tick(defs, dagster_instance, start, NAME)
-        assert keys_of(events_for_run(busy, run.run_id)) == ["idle_out", "sensor_test/dag/core_not_proxied"]
-        assert SensorCursor.parse(busy.cursor).open_runs == {}
-        sent = instance.client.request_count  # read-only: count from here
-        idle = tick(defs, dagster_instance, busy.cursor, NAME)
-        # Mapped and peered-only DAGs: the mapped DAG's task instances, the other DAGs' runs.
-        assert idle.asset_events == [] and instance.client.request_count - sent == 2
-        sent = instance.client.request_count  # read-only: count from here
-        idle = tick(only_mapped, dagster_instance, idle.cursor, NAME)
-        assert idle.asset_events == [] and instance.client.request_count - sent == 1
-
-
 def test_peered_only_dags_cost_no_task_instance_listing(airflow3: LocalAirflow) -> None:
     instance = instance_for(airflow3, NAME)
     defs = build_defs_from_airflow_instance(  # no mappings at all

@@ -30,15 +30,18 @@ from tests.faults.conftest import (
     sensor_defs,
 )
 
-# Three task instances per tick: the finished runs' nine task instances need several ticks to catch up.
+# Three task instances per tick (pages of three): the finished runs' nine task instances need several ticks.
 SMALL_BUDGET = SensorSettings(max_task_instances_per_tick=3)
+SMALL_PAGES = 3
 
 
 def test_api_server_restart_mid_catch_up_and_sensor_restart_lose_and_repeat_nothing(
     airflow3: LocalAirflow, chain_snapshot, finished_runs: FinishedRuns
 ) -> None:
     def new_sensor_process():  # new definitions and a new client: only the stored cursor survives
-        return sensor_defs(chain_snapshot, proxied_instance(airflow3.url), SMALL_BUDGET)
+        return sensor_defs(
+            chain_snapshot, proxied_instance(airflow3.url, page_size=SMALL_PAGES), SMALL_BUDGET
+        )
 
     with DagsterInstance.ephemeral() as dagster:
         ticks = [tick(new_sensor_process(), dagster, finished_runs.cursor, NAME)]

@@ -36,6 +36,10 @@ class AirflowAuthBackend:
     def authenticate(self, session: requests.Session, api_version: str, timeout: float, verify: Any) -> None:
         """Called once per session after the API dialect (``"v1"`` or ``"v2"``) is known."""
 
+    #: Its Airflow 3 login is a request that only Airflow 3 answers (HTTP 404 elsewhere), so the client can
+    #: learn the API dialect from the login it sends anyway instead of asking the version endpoint first.
+    login_detects_airflow_3: bool = False
+
     #: Ask for :meth:`refresh` on HTTP 403 too: Airflow 2's session (cookie) auth answers 403, not 401,
     #: once the session is gone. Off by default, because a 403 usually means "not permitted".
     refreshes_on_forbidden: bool = False

@@ -28,6 +28,7 @@ class BasicAuthBackend(RenewingBearerAuthBackend):
     """
 
     TOKEN_PATH = "/auth/token"
+    login_detects_airflow_3 = True
 
     def __init__(self, webserver_url: str, username: str, password: str) -> None:
         super().__init__()
