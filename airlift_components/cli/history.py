@@ -106,7 +106,7 @@ def import_instance_history(
 ) -> ImportResult:
     """Import the runs of one instance's DAGs (in the definitions) that finished in ``[start, end]``.
 
-    Cost: the version probe, the paged run listing, and one paged task-instance query per 100 runs.
+    Cost: the login (which also tells the API dialect), the paged run listing, and one paged task-instance query per 100 runs.
     """
     start, end = _utc_range(start, end)
     client = peered.resource.get_client()

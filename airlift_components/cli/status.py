@@ -110,7 +110,7 @@ def with_disagreements(progress: Iterable[DagProgress], states: Mapping[str, Sta
 def collect_progress(instance: PeeredInstance, state_dir: str | Path | None = None) -> InstanceProgress:
     """Read the live Airflow of one peered instance and compare it with the definitions and state files.
 
-    Cost: the version probe, the paged DAG listing and one ``/tasks`` request per DAG in the definitions
+    Cost: the login (which also tells the API dialect), the paged DAG listing and one ``/tasks`` request per DAG in the definitions
     (concurrent). Raises :class:`~airlift_components.airflow_api.AirflowError` when Airflow cannot be read.
     """
     states = read_state_files(state_dir) if state_dir is not None else {}
