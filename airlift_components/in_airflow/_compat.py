@@ -20,9 +20,9 @@ except ImportError:  # Airflow 2
     from airflow.models.mappedoperator import MappedOperator  # type: ignore[no-redef,assignment]
 
 try:  # Airflow 3
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 except ImportError:  # Airflow 2
-    from airflow.exceptions import AirflowFailException  # type: ignore[no-redef,assignment]
+    from airflow.exceptions import AirflowFailException, AirflowSkipException  # type: ignore[no-redef,assignment]
 
 # Constructor arguments that are not copied as-is: the DAG wiring is redone by proxying_to_dagster,
 # defaults were already applied, and deprecated aliases would only warn.
@@ -64,4 +64,12 @@ def _weight_rule(value: Any) -> Any:
     return airflow_priority_weight_strategies_classes.get(type(value), value)
 
 
-__all__ = ["DAG", "AirflowFailException", "BaseOperator", "Context", "MappedOperator", "operator_kwargs_of"]
+__all__ = [
+    "DAG",
+    "AirflowFailException",
+    "AirflowSkipException",
+    "BaseOperator",
+    "Context",
+    "MappedOperator",
+    "operator_kwargs_of",
+]

@@ -26,7 +26,6 @@ operator it replaced as the last line of its ``doc_md`` (``conventions.ORIGINAL_
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from abc import abstractmethod
@@ -38,7 +37,6 @@ import requests
 
 from airlift_components.conventions import (
     ENV_INSTANCE_NAME,
-    ORIGINAL_OPERATOR_DOC_PREFIX,
     PROXY_MARKER_DAG,
     PROXY_MARKER_FIELD,
     PROXY_MARKER_TASK,
@@ -47,10 +45,9 @@ from airlift_components.conventions import (
     RUN_TAG_MAP_INDEX,
     RUN_TAG_TASK_ID,
     RUN_TAG_TRY_NUMBER,
-    ZERO_CODE_RESULT_METADATA_KEY,
 )
 from airlift_components.formats.proxy_targets import AssetKeyPath, ProxyTargets, ProxyTargetsError
-from airlift_components.formats.zero_code import ZeroCodeFormatError, ZeroCodeResult
+from airlift_components.formats.zero_code import ZeroCodeResult
 from airlift_components.in_airflow._compat import (
     DAG,
     AirflowFailException,
@@ -69,30 +66,16 @@ from airlift_components.in_airflow.dagster_graphql import (
     DagsterRun,
     RunObservations,
 )
-
-try:  # Airflow 3
-    from airflow.sdk.exceptions import AirflowSkipException
-except ImportError:  # Airflow 2
-    from airflow.exceptions import AirflowSkipException  # type: ignore[no-redef,assignment]
+from airlift_components.in_airflow.zero_code_relay import (
+    DagsterRunFailedError,
+    doc_md_with_original_operator,
+    raise_for_outcome,
+    read_zero_code_result,
+    relayed_xcoms,
+)
 
 #: Dagster's run tag for the partition of a run.
 PARTITION_TAG = "dagster/partition"
-
-
-#: The XCom key of a task's return value (Airflow's ``XCOM_RETURN_KEY``).
-RETURN_VALUE_KEY = "return_value"
-
-
-class DagsterRunFailedError(RuntimeError):
-    """The Dagster run that a proxy operator waited for failed or was canceled."""
-
-
-class ZeroCodeTaskFailedError(DagsterRunFailedError):
-    """The task's own code failed in its zero-code Dagster run, and Airflow may retry it."""
-
-
-class ZeroCodeResultMissingError(DagsterRunFailedError):
-    """A zero-code Dagster run failed without reporting a result (Airflow may retry it)."""
 
 
 class BaseProxyToDagsterOperator(BaseOperator):
@@ -314,13 +297,8 @@ class BaseProxyToDagsterOperator(BaseOperator):
         than ``return_value`` and return the return value (Airflow then pushes it, its
         ``multiple_outputs`` keys and the length a mapped downstream task expands over). Skipped: raise
         ``AirflowSkipException``. Failed: raise ``AirflowFailException`` when the result is not
-        retryable, else :class:`ZeroCodeTaskFailedError` (Airflow retries; the next try launches one
-        new run).
-
-        Raises:
-            AirflowFailException: the result is malformed, or the run succeeded without one.
-            ZeroCodeResultMissingError: the run failed without reporting a result.
-            DagsterRunFailedError: the run was canceled.
+        retryable, else :class:`~airlift_components.in_airflow.zero_code_relay.ZeroCodeTaskFailedError`
+        (Airflow retries; the next try launches one new run). See ``zero_code_relay`` for the rules.
         """
         if run.status == "CANCELED":
             self.report(client, run)
@@ -329,19 +307,17 @@ class BaseProxyToDagsterOperator(BaseOperator):
         if result.state == "success" and run.status != "SUCCESS":
             # The step failed after reporting success (e.g. materializing): the run's failure wins.
             self.report(client, run)
-        if result.state == "skipped":
-            self.log.info("Skipped in Dagster run %s: %s", run.run_id, url)
-            raise AirflowSkipException(f"{self._what()} skipped in zero-code Dagster run {run.run_id}: {url}")
-        if result.state == "failed":
-            message = (
-                f"{self._what()} failed in zero-code Dagster run {run.run_id}: {url}\n"
-                f"{result.error or result.error_type or 'no error recorded'}"
-            )
-            if not result.retryable:
-                raise AirflowFailException(message)
-            raise ZeroCodeTaskFailedError(message)
+        raise_for_outcome(result, what=self._what(), run_id=run.run_id, url=url)
         self.log.info("Dagster run %s succeeded: %s", run.run_id, url)
-        return self._push_relayed_xcoms(context, result)
+        return_value, others = relayed_xcoms(
+            result, what=self._what(), multiple_outputs=bool(self.do_xcom_push and self.multiple_outputs)
+        )
+        ti = context.get("ti") or context.get("task_instance")
+        for key, value in others.items():
+            ti.xcom_push(key=key, value=value)
+        if others:
+            self.log.info("Pushed the XComs relayed from Dagster: %s", ", ".join(others))
+        return return_value
 
     def read_zero_code_result(
         self,
@@ -350,45 +326,8 @@ class BaseProxyToDagsterOperator(BaseOperator):
         url: str,
         asset_keys: Sequence[AssetKeyPath],
     ) -> ZeroCodeResult:
-        """The last result observation of the run (of the first target asset when several assets
-        reported one); errors name the DAG, the task and the run's URL."""
-        reported = [obs for obs in events.observations if ZERO_CODE_RESULT_METADATA_KEY in obs.metadata]
-        first = tuple(asset_keys[0]) if asset_keys else None
-        reported = [obs for obs in reported if obs.asset_key == first] or reported
-        where = f"{self._what()}: zero-code Dagster run {run.run_id} ({url})"
-        if not reported:
-            message = (
-                f"{where} ended {run.status} without reporting its result (no AssetObservation with "
-                f"metadata {ZERO_CODE_RESULT_METADATA_KEY!r})"
-            )
-            if run.status == "FAILURE":
-                detail = "\n".join(events.step_failures) or "no failure message recorded"
-                raise ZeroCodeResultMissingError(f"{message}\n{detail}")
-            raise AirflowFailException(f"{message}; is the Dagster side an older airlift-components?")
-        raw = reported[-1].metadata[ZERO_CODE_RESULT_METADATA_KEY]
-        try:
-            body = json.loads(raw) if isinstance(raw, str) else raw
-            return ZeroCodeResult.from_json(
-                body, where=f"{where}, metadata {ZERO_CODE_RESULT_METADATA_KEY!r}"
-            )
-        except ValueError as exc:  # ZeroCodeFormatError is a ValueError, so is invalid JSON
-            detail = str(exc) if isinstance(exc, ZeroCodeFormatError) else f"{where}: not valid JSON: {exc}"
-            raise AirflowFailException(f"malformed zero-code result: {detail}") from None
-
-    def _push_relayed_xcoms(self, context: Context, result: ZeroCodeResult) -> Any:
-        values: dict[str, Any] = {}
-        for xcom in result.xcoms:  # the last push of a key wins, as in Airflow
-            values[xcom.key] = _deserialize_xcom(xcom.value, xcom.key, self._what())
-        return_value = values.pop(RETURN_VALUE_KEY, None)
-        if self.do_xcom_push and self.multiple_outputs and isinstance(return_value, Mapping):
-            # Airflow pushes these itself from the returned mapping.
-            values = {key: value for key, value in values.items() if key not in return_value}
-        ti = context.get("ti") or context.get("task_instance")
-        for key, value in values.items():
-            ti.xcom_push(key=key, value=value)
-        if values:
-            self.log.info("Pushed the XComs relayed from Dagster: %s", ", ".join(values))
-        return return_value
+        """The run's result (override to read it from elsewhere); errors name the DAG, task and run URL."""
+        return read_zero_code_result(events, run, url=url, asset_keys=asset_keys, what=self._what())
 
     def on_kill(self) -> None:
         """Terminate the Dagster run when Airflow kills this task (timeout, mark failed, shutdown).
@@ -519,40 +458,6 @@ class BaseProxyDAGToDagsterOperator(BaseProxyToDagsterOperator):
 
     def _what(self) -> str:
         return f"DAG {self.dag_id}"
-
-
-def doc_md_with_original_operator(doc_md: str | None, operator_class: type) -> str:
-    """``doc_md`` followed by the line ``<ORIGINAL_OPERATOR_DOC_PREFIX><module>.<ClassName>``.
-
-    The tasks listing of Airflow's REST API then names the proxy class as the operator, and this line
-    the class it replaced (read by the Dagster side for zero-code eligibility). Idempotent: a ``doc_md``
-    that already ends with a record keeps it.
-
-    Example::
-
-        doc_md_with_original_operator("Loads rows.", PythonOperator)
-        # 'Loads rows.\n\nairlift original operator: airflow.providers.standard.operators.python.PythonOperator'
-    """
-    line = f"{ORIGINAL_OPERATOR_DOC_PREFIX}{operator_class.__module__}.{operator_class.__qualname__}"
-    if not doc_md:
-        return line
-    if doc_md.rstrip().rsplit("\n", 1)[-1].startswith(ORIGINAL_OPERATOR_DOC_PREFIX):
-        return doc_md
-    return f"{doc_md.rstrip()}\n\n{line}"
-
-
-def _deserialize_xcom(value: Any, key: str, what: str) -> Any:
-    # The runner relays the serialised form; Airflow's push serialises again, so undo it once here.
-    try:
-        from airflow.sdk.serde import deserialize
-    except ImportError:  # Airflow 2
-        from airflow.serialization.serde import deserialize  # type: ignore[no-redef]
-    try:
-        return deserialize(value)
-    except Exception as exc:  # noqa: BLE001 - any decoding failure is the same error for the user
-        raise AirflowFailException(
-            f"{what}: the relayed XCom {key!r} cannot be deserialised here: {type(exc).__name__}: {exc}"
-        ) from None
 
 
 def _run_id(context: Mapping[str, Any]) -> str:

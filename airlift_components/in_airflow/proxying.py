@@ -37,12 +37,12 @@ from airlift_components.in_airflow._compat import DAG, BaseOperator, MappedOpera
 from airlift_components.in_airflow.base_operators import (
     BaseProxyDAGToDagsterOperator,
     BaseProxyTaskToDagsterOperator,
-    doc_md_with_original_operator,
 )
 from airlift_components.in_airflow.default_operators import (
     DefaultProxyDAGToDagsterOperator,
     DefaultProxyTaskToDagsterOperator,
 )
+from airlift_components.in_airflow.zero_code_relay import doc_md_with_original_operator
 
 
 def proxying_to_dagster(
