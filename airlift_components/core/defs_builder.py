@@ -58,7 +58,6 @@ from airlift_components.core.zero_code import (
     ZeroCode,
     ZeroCodePlan,
     plan_zero_code,
-    with_zero_code_tasks,
     zero_code_assets,
 )
 from airlift_components.formats.proxy_targets import PartitionFormat, ProxyTargets
@@ -370,9 +369,8 @@ def build_defs_from_airflow_instance(
         retrieval_filter=retrieval_filter,
         cache_dir=snapshot_cache_dir,
         include_airflow_assets=bool(airflow_assets and airflow_assets.enabled),
+        fetch_tasks_matching=zero_code.matches if zero_code is not None else None,
     )
-    if zero_code is not None:
-        snapshot = with_zero_code_tasks(snapshot, airflow_instance.client, zero_code)
     built = build_defs_from_snapshot(
         snapshot,
         defs,

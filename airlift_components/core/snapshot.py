@@ -128,6 +128,7 @@ def fetch_snapshot(
     dag_selector_fn: DagSelectorFn | None = None,
     retrieval_filter: AirflowFilter | None = None,
     fetch_tasks_for: Iterable[str] = (),
+    fetch_tasks_matching: Callable[[str], bool] | None = None,
     include_airflow_assets: bool = False,
 ) -> AirflowSnapshot:
     """Fetch an :class:`AirflowSnapshot` from Airflow.
@@ -138,6 +139,8 @@ def fetch_snapshot(
         dag_selector_fn: keep only DAGs for which this returns True.
         retrieval_filter: DAG id glob / tags filter.
         fetch_tasks_for: more DAG ids whose tasks to fetch.
+        fetch_tasks_matching: also fetch the tasks of the kept DAGs whose id this accepts (e.g. the
+            zero-code DAG globs, known only once the DAGs are listed).
         include_airflow_assets: also list Airflow assets / datasets (paged; one request per 100).
 
     Cost: the login (which tells the API dialect; a version request instead for backends whose login does
@@ -156,7 +159,13 @@ def fetch_snapshot(
         if retrieval_filter.keeps(dag) and (dag_selector_fn is None or dag_selector_fn(dag))
     ]
     wanted = set(mapped_dag_ids) | set(fetch_tasks_for)
-    task_dag_ids = [dag.dag_id for dag in dags if dag.dag_id in wanted or needs_task_structure(dag)]
+    task_dag_ids = [
+        dag.dag_id
+        for dag in dags
+        if dag.dag_id in wanted
+        or needs_task_structure(dag)
+        or (fetch_tasks_matching is not None and fetch_tasks_matching(dag.dag_id))
+    ]
     tasks = client.list_tasks_for_dags(task_dag_ids)
     return AirflowSnapshot(
         instance_name=instance.name,

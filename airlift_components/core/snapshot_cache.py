@@ -18,7 +18,7 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -121,8 +121,13 @@ def load_snapshot(
     cache_dir: str | Path | None = None,
     refresh: bool | None = None,
     include_airflow_assets: bool = False,
+    fetch_tasks_matching: Callable[[str], bool] | None = None,
 ) -> tuple[AirflowSnapshot, SnapshotSource]:
-    """The snapshot to build definitions from, and where it came from (see the module docstring)."""
+    """The snapshot to build definitions from, and where it came from (see the module docstring).
+
+    ``fetch_tasks_matching``: DAG ids whose tasks the snapshot must hold (a cached snapshot that lacks
+    them is fetched again, and the new one cached).
+    """
     mapped_dag_ids = set(mapped_dag_ids)
     snapshot = _reconstruction_snapshot(instance.name)
     if snapshot is not None:
@@ -137,6 +142,10 @@ def load_snapshot(
             cached is not None
             and covers(cached, instance, mapped_dag_ids)
             and (cached.airflow_assets is not None or not include_airflow_assets)
+            and (
+                fetch_tasks_matching is None
+                or all(cached.has_tasks(d) for d in cached.dag_ids if fetch_tasks_matching(d))
+            )
         ):
             return _refilter(cached, dag_selector_fn, retrieval_filter), "cache"
     snapshot = fetch_snapshot(
@@ -145,6 +154,7 @@ def load_snapshot(
         dag_selector_fn=dag_selector_fn,
         retrieval_filter=retrieval_filter,
         include_airflow_assets=include_airflow_assets,
+        fetch_tasks_matching=fetch_tasks_matching,
     )
     if path is not None:
         write_cached_snapshot(path, snapshot)

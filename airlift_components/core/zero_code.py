@@ -8,8 +8,9 @@ builds one executable multi-asset per eligible task: its task-mapped assets when
 otherwise the key ``<instance>/task/<dag_id>/<task_id>``. The asset body (:mod:`.zero_code_run`) starts the
 zero-code runner in Airflow's environment.
 
-Pure (no I/O) except :func:`with_zero_code_tasks`, which fetches the task listing of matched DAGs that
-the snapshot lacks.
+Pure (no I/O): the snapshot already holds the matched DAGs' tasks (``fetch_snapshot`` and
+``load_snapshot`` take ``fetch_tasks_matching=ZeroCode.matches``, so they come with the DAG listing's
+task requests and a cached snapshot keeps them).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from airlift_components.airflow_api import AirflowClient, TaskRecord
+from airlift_components.airflow_api import TaskRecord
 from airlift_components.conventions import ORIGINAL_OPERATOR_DOC_PREFIX, PROXIED_DAG_TAG
 from airlift_components.core.mappings import MappedAsset
 from airlift_components.core.naming import (
@@ -31,7 +32,7 @@ from airlift_components.core.naming import (
     zero_code_op_name,
     zero_code_task_asset_key,
 )
-from airlift_components.core.snapshot import AirflowSnapshot, proxied_task_ids
+from airlift_components.core.snapshot import AirflowSnapshot
 from airlift_components.formats.zero_code_eligibility import ZeroCodeEligibility, classify_task
 
 logger = logging.getLogger(__name__)
@@ -190,7 +191,7 @@ def plan_zero_code(
     """Which tasks of the matched DAGs get zero-code assets.
 
     Args:
-        snapshot: the instance's snapshot (tasks of matched DAGs fetched: see :func:`with_zero_code_tasks`).
+        snapshot: the instance's snapshot (holding the matched DAGs' tasks: ``fetch_tasks_matching``).
         zero_code: the settings.
         task_keys: ``dag_id -> task_id -> mapped keys`` (a task with keys runs as those assets).
 
@@ -359,22 +360,3 @@ def _task_asset(
         yield from run_zero_code_task(context, run, getattr(context.resources, key))
 
     return _zero_code_task
-
-
-def with_zero_code_tasks(
-    snapshot: AirflowSnapshot, client: AirflowClient, zero_code: ZeroCode
-) -> AirflowSnapshot:
-    """The snapshot with the task listings of the matched DAGs it lacks (one request per such DAG).
-
-    Cost: nothing when every matched DAG's tasks are in the snapshot.
-    """
-    missing = [d for d in snapshot.dag_ids if zero_code.matches(d) and not snapshot.has_tasks(d)]
-    if not missing:
-        return snapshot
-    fetched = client.list_tasks_for_dags(missing)
-    tasks = {**snapshot.tasks, **{dag_id: tuple(records) for dag_id, records in fetched.items()}}
-    proxied = {
-        **snapshot.proxied_task_ids,
-        **{dag_id: proxied_task_ids(records) for dag_id, records in fetched.items()},
-    }
-    return snapshot.model_copy(update={"tasks": tasks, "proxied_task_ids": proxied})

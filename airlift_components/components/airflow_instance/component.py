@@ -69,7 +69,7 @@ from airlift_components.core.mappings import MappedAsset, mapping_metadata
 from airlift_components.core.naming import resource_key
 from airlift_components.core.resource import AirflowInstanceResource
 from airlift_components.core.snapshot import AirflowFilter, AirflowSnapshot, fetch_snapshot
-from airlift_components.core.zero_code import ZeroCode, with_zero_code_tasks
+from airlift_components.core.zero_code import ZeroCode
 
 
 @dataclass
@@ -317,17 +317,15 @@ class AirflowInstanceComponent(StateBackedComponent, dg.Resolvable):
 
     def write_state_to_path(self, state_path: Path) -> None:
         """Fetch the Airflow snapshot (DAGs, and tasks of mapped, proxied or zero-code DAGs) and cache it."""
-        instance = self.build_instance()
+        zero_code = self.zero_code_settings()
         snapshot = fetch_snapshot(
-            instance,
+            self.build_instance(),
             self.mapped_dag_ids(),
             dag_selector_fn=self.keeps_dag,
             retrieval_filter=self.retrieval_filter(),
             include_airflow_assets=self.airflow_assets_settings().enabled,
+            fetch_tasks_matching=zero_code.matches if zero_code is not None else None,
         )
-        zero_code = self.zero_code_settings()
-        if zero_code is not None:
-            snapshot = with_zero_code_tasks(snapshot, instance.client, zero_code)
         state_path.write_text(snapshot.model_dump_json())
 
     def build_defs_from_state(self, context: ComponentLoadContext, state_path: Path | None) -> dg.Definitions:
