@@ -52,3 +52,8 @@ ZERO_CODE_RESULT_METADATA_KEY = "airlift/zero_code_result"
 # the tasks listing), as one line `<prefix><module>.<ClassName>`, so the Dagster side can still
 # classify a proxied task for zero-code eligibility.
 ORIGINAL_OPERATOR_DOC_PREFIX = "airlift original operator: "
+# A proxy operator of a DAG proxied as a whole records the tasks it replaced in its `doc_md`, as one
+# line `<prefix><JSON list>`, each item {"task_id", "operator": "<module>.<ClassName>",
+# "upstream_task_ids": [...], "is_mapped": bool}, in the DAG's topological order. Airflow's REST API then
+# lists only the proxy task; the Dagster side reads this line to build the DAG's zero-code assets.
+ORIGINAL_TASKS_DOC_PREFIX = "airlift original tasks: "

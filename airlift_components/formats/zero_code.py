@@ -72,6 +72,9 @@ class ZeroCodePayload:
         dag_file: the DAG file, absolute or relative to ``dags_folder``.
         env_vars: names of environment variables the task needs (``AIRFLOW_CONN_*``, ``AIRFLOW_VAR_*``,
             ...); the runner fails fast, naming them, when one is missing.
+        upstream_xcoms: ``task_id -> key -> value`` pushed by tasks of the same DAG run that ran earlier in
+            the same Dagster run (a DAG proxied as a whole); the runner answers ``xcom_pull`` for these
+            task ids from here, not from Airflow (where they were never pushed). Empty for a task proxy.
     """
 
     dag_id: str
@@ -89,6 +92,7 @@ class ZeroCodePayload:
     map_index: int = -1
     conf: Mapping[str, Any] = field(default_factory=dict)
     env_vars: tuple[str, ...] = ()
+    upstream_xcoms: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def dag_path(self) -> Path:
@@ -120,6 +124,7 @@ class ZeroCodePayload:
             "dags_folder": self.dags_folder,
             "dag_file": self.dag_file,
             "env_vars": list(self.env_vars),
+            "upstream_xcoms": {task_id: dict(xcoms) for task_id, xcoms in self.upstream_xcoms.items()},
         }
 
     def write(self, path: str | os.PathLike[str]) -> None:
@@ -147,6 +152,7 @@ class ZeroCodePayload:
             dags_folder=fields.string("dags_folder"),
             dag_file=fields.string("dag_file"),
             env_vars=fields.names("env_vars"),
+            upstream_xcoms=_upstream_xcoms(fields.mapping("upstream_xcoms"), where),
         )
         if (payload.data_interval_start is None) != (payload.data_interval_end is None):
             raise ZeroCodeFormatError(
@@ -158,6 +164,15 @@ class ZeroCodePayload:
     def read(cls, path: str | os.PathLike[str]) -> ZeroCodePayload:
         """Read a payload file (the one reader: the runner)."""
         return cls.from_json(_load(path, "payload"), where=f"payload file {os.fspath(path)}")
+
+
+def _upstream_xcoms(value: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
+    for task_id, xcoms in value.items():
+        if not isinstance(xcoms, dict):
+            raise ZeroCodeFormatError(
+                f"{where}: upstream_xcoms.{task_id} must be an object of XCom key -> value"
+            )
+    return value
 
 
 @dataclass(frozen=True)
