@@ -370,6 +370,11 @@ def main() -> None:
     parser.add_argument(
         "--no-daemon", action="store_true", help="skip the idle tick and latency on the daemon"
     )
+    parser.add_argument(
+        "--daemon-only",
+        action="store_true",
+        help="only the daemon part, added to the size's existing results",
+    )
     args = parser.parse_args()
     size = SIZES[args.size] if args.runs is None else replace(SIZES[args.size], runs=args.runs)
     name = "production" + ("" if args.size == "full" else f"-{args.size}")
