@@ -14,6 +14,10 @@ for each Dagster storage, side by side in one process:
 3. what batching Dagster's event log supports (``EventLogStorage.store_event_batch``, 500 events a call),
    for comparison only: the sensor daemon stores a sensor's events one call each, so a sensor cannot use it.
 
+Then (unless ``--no-daemon``; alone with ``--daemon-only``) the production profile of ``tests/deploy/`` with
+the sensor in the real daemon at its configured interval: idle ticks as the daemon records them, and the
+latency from an Airflow run's end to its event stored in Dagster's Postgres.
+
 Every storage call's SQL statements are counted (SQLAlchemy's ``before_cursor_execute``), so the profile
 says what one stored event costs. Results go to ``benchmarks/results/production[-<size>][-runs<N>].json``.
 """
