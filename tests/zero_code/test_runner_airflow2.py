@@ -156,10 +156,10 @@ def af2_runs(airflow2: LocalAirflow, tmp_path_factory: pytest.TempPathFactory) -
         ):
             client.request("POST", "/api/v1/connections", json=body, idempotent=False)
         client.set_variable("zc2_threshold", "2")
+        started = time.monotonic()
         airflow2.wait_for_dags(["zc2_equivalence", "zc2_runner_only"], timeout=240)
+        parsed = time.monotonic()
         run = client.trigger_dag_run("zc2_equivalence", logical_date=LOGICAL_DATE, conf=CONF)
-        finished = client.wait_for_dag_run("zc2_equivalence", run.run_id, timeout=400)
-        assert finished.state == "failed"  # ``failer`` fails by design; the others are compared below
         jobs = {
             task_id: _payload(client, airflow2, "zc2_equivalence", run.run_id, task_id)
             for task_id in EQUIVALENCE_TASKS
@@ -171,22 +171,54 @@ def af2_runs(airflow2: LocalAirflow, tmp_path_factory: pytest.TempPathFactory) -
             }
         )
         # The same task fed by a same-run XCom in the payload (a DAG proxied as a whole) instead of REST.
-        jobs["transform_same_run"] = _payload(
-            client,
-            airflow2,
-            "zc2_equivalence",
-            run.run_id,
-            "transform",
-            upstream_xcoms={"extract": {"return_value": {"rows": 50, "day": "d", "tag": "t"}}},
+        jobs["transform_same_run"] = ZeroCodePayload.from_json(
+            {
+                **jobs["transform"].to_json(),
+                "upstream_xcoms": {"extract": {"return_value": {"rows": 50, "day": "d", "tag": "t"}}},
+            }
         )
-        started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            futures = {name: pool.submit(_run_runner, airflow2, p, base / name) for name, p in jobs.items()}
+        # A DAG file that is not what Airflow parsed (edited after the parse) is refused, not run.
+        changed = base / "changed_dags"
+        shutil.copytree(airflow2.dags_folder / "zc2", changed / "zc2")
+        with (changed / "zc2" / "zc2_dags.py").open("a") as file:
+            file.write("# edited after Airflow parsed it\n")
+        jobs["skipper_changed_file"] = ZeroCodePayload.from_json(
+            {**jobs["skipper"].to_json(), "dags_folder": str(changed)}
+        )
+        # Tasks that read ``extract``'s XCom from Airflow start once Airflow's extract is done; the others
+        # run while Airflow's run is under way (the runner writes to its own home and SQLite file).
+        needs_extract = ("transform", "report")
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            futures = {
+                name: pool.submit(_run_runner, airflow2, p, base / name)
+                for name, p in jobs.items()
+                if name not in needs_extract
+            }
+            _wait_for_task(client, run.run_id, "extract")
+            futures.update(
+                {name: pool.submit(_run_runner, airflow2, jobs[name], base / name) for name in needs_extract}
+            )
+            finished = client.wait_for_dag_run("zc2_equivalence", run.run_id, timeout=400)
+            airflow_done = time.monotonic()
             executions = {name: future.result() for name, future in futures.items()}
-        print(f"{len(jobs)} Airflow 2 runner executions: {time.monotonic() - started:.1f}s", file=sys.stderr)
+        print(
+            f"Airflow 2.11: DAGs parsed in {parsed - started:.1f}s, run in {airflow_done - parsed:.1f}s; "
+            f"{len(jobs)} runner executions done {time.monotonic() - airflow_done:.1f}s after it",
+            file=sys.stderr,
+        )
+        assert finished.state == "failed"  # ``failer`` fails by design; the others are compared below
         yield Airflow2Runs(airflow2, client, run.run_id, airflow_db, executions)
     finally:
         shutil.rmtree(copy, ignore_errors=True)
+
+
+def _wait_for_task(client: AirflowClient, run_id: str, task_id: str, timeout: float = 400) -> None:
+    """Wait until Airflow has finished one task of the run (its XComs are then readable)."""
+    path = f"/api/v1/dags/zc2_equivalence/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}"
+    deadline = time.monotonic() + timeout
+    while client.request("GET", path).get("state") not in ("success", "failed", "upstream_failed"):
+        assert time.monotonic() < deadline, f"Airflow did not finish {task_id} in {timeout:.0f}s"
+        time.sleep(1)
 
 
 def _airflow_ti(runs: Airflow2Runs, task_id: str) -> dict[str, Any]:
@@ -312,3 +344,9 @@ def test_metadata_db_access_fails_loudly_and_no_runner_creates_a_db(af2_runs: Ai
         databases = [p for p in (done.work / "home").rglob("*") if p.suffix in (".db", ".sqlite")]
         assert databases == [], f"{name}: the runner created {databases}"
         assert not (done.work / "home" / "no-such-dir").exists(), name
+
+
+def test_a_dag_file_that_differs_from_what_airflow2_parsed_is_refused(af2_runs: Airflow2Runs) -> None:
+    execution = af2_runs.executions["skipper_changed_file"]
+    assert (execution.returncode, execution.result.error_type) == (2, "ZeroCodeInputError")
+    assert "is not the code Airflow parsed for this DAG" in (execution.result.error or "")
