@@ -1,6 +1,7 @@
 """A DAG proxied as a whole runs its own tasks zero-code in ONE Dagster run: real Airflow 3.3 (the session's
-zero-code Airflow) and a real Dagster webserver + daemon (``dagster dev``, queued runs, multiprocess
-executor) serving the definitions the real builder generates (``whole_dag_dagster/``)."""
+zero-code Airflow) and a real Dagster webserver + daemon (``dagster dev``, queued runs) serving the
+definitions the real builder generates (``whole_dag_dagster/``; in-process executor, to save a process
+start per step: the steps still read each other's results from the run's event log in storage)."""
 
 from __future__ import annotations
 

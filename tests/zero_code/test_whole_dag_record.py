@@ -142,3 +142,32 @@ def test_whole_dag_with_branch_trigger_rule_or_dag_mapped_assets_fails_naming_ea
     assert "branch" in message.lower()
     assert "inst/orders.load" in message and "'one_success'" in message
     assert "DAG-mapped assets [orders_table]" in message
+
+
+def test_runner_answers_xcom_reads_of_same_run_tasks_from_the_payload_without_airflow() -> None:
+    """The Execution-API stand-in serves ``upstream_xcoms`` (no REST client given: Airflow is never asked)."""
+    import httpx
+
+    from airlift_components.formats.zero_code import ZeroCodePayload
+    from airlift_components.in_airflow.zero_code.execution_api import ExecutionApiStandIn
+
+    payload = ZeroCodePayload(
+        dag_id="orders",
+        task_id="load",
+        run_id="manual__1",
+        dags_folder="/dags",
+        dag_file="orders.py",
+        upstream_xcoms={"extract": {"return_value": {"total": 3}, "total": 3}},
+    )
+    stand_in = ExecutionApiStandIn(payload, rest=None)
+
+    def ask(method: str, path: str) -> httpx.Response:
+        return stand_in(httpx.Request(method, f"http://runner.invalid{path}"))
+
+    assert ask("GET", "/xcoms/orders/manual__1/extract/total").json() == {"key": "total", "value": 3}
+    assert ask("GET", "/xcoms/orders/manual__1/extract/return_value").json()["value"] == {"total": 3}
+    assert ask("GET", "/xcoms/orders/manual__1/extract/absent").status_code == 404
+    assert ask("HEAD", "/xcoms/orders/manual__1/extract/total").headers["Content-Range"] == "map_indexes 1"
+    # Another DAG run's XCom of the same task id is not this run's: it would be read from Airflow.
+    with pytest.raises(LookupError):
+        ask("GET", "/xcoms/orders/manual__2/extract/total")

@@ -3,6 +3,8 @@
 
 import os
 
+from dagster import Definitions, in_process_executor
+
 from airlift_components.core import (
     AirflowInstance,
     BasicAuthBackend,
@@ -11,12 +13,16 @@ from airlift_components.core import (
 )
 from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME
 
-defs = build_defs_from_airflow_instance(
-    airflow_instance=AirflowInstance(
-        BasicAuthBackend(os.environ["AIRLIFT_TEST_AIRFLOW_URL"], ADMIN_USERNAME, ADMIN_PASSWORD),
-        name="zc_whole",
+# One process for the run's three steps: a process start per step costs more than the steps here.
+defs = Definitions.merge(
+    build_defs_from_airflow_instance(
+        airflow_instance=AirflowInstance(
+            BasicAuthBackend(os.environ["AIRLIFT_TEST_AIRFLOW_URL"], ADMIN_USERNAME, ADMIN_PASSWORD),
+            name="zc_whole",
+        ),
+        retrieval_filter=None,
+        dag_selector_fn=lambda dag: dag.dag_id == "zc_whole_dag",
+        zero_code=ZeroCode(dags=["zc_whole_*"]),
     ),
-    retrieval_filter=None,
-    dag_selector_fn=lambda dag: dag.dag_id == "zc_whole_dag",
-    zero_code=ZeroCode(dags=["zc_whole_*"]),
+    Definitions(executor=in_process_executor),
 )
