@@ -46,8 +46,8 @@ def dagster(
 ) -> Iterator[LocalDagster]:
     zero_code_airflow.airflow.wait_for_dags({DAG_ID, "zc_whole_refused"})
     server = WholeDagDagster(tmp_path_factory.mktemp("zc_whole_dag_home"), mode="dagster_dev_defaults")
-    server.start(zero_code_airflow.airflow.url)
-    try:
+    try:  # a start that times out leaves processes behind: stop them too
+        server.start(zero_code_airflow.airflow.url)
         zero_code_airflow.client.set_variable("zc_whole_dag_url", server.url)
         yield server
     finally:
