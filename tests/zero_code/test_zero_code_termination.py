@@ -120,6 +120,11 @@ def test_timeout_and_mark_failed_terminate_run_and_processes_and_callbacks_fire_
         "callbacks_fail": "failed",
     }
     assert "Terminated Dagster run" in task_log(zc.airflow, DAG_ID, run.run_id, "times_out")
+    # Mark failed reaches on_kill this way: the supervisor's heartbeat is refused (the task instance is no
+    # longer running), it SIGTERMs the task process, and the task runner's SIGTERM handler calls on_kill.
+    marked_log = task_log(zc.airflow, DAG_ID, run.run_id, "marked_failed")
+    assert "Server indicated the task shouldn't be running anymore" in marked_log
+    assert "Terminated Dagster run" in marked_log
 
     # Both Dagster runs were terminated by the proxy's on_kill, not left running to their end.
     for task_id in ("times_out", "marked_failed"):
