@@ -30,14 +30,13 @@ from urllib.parse import quote
 from airlift_components.formats.zero_code import (
     ENV_AIRFLOW_PASSWORD,
     ENV_AIRFLOW_TOKEN,
-    ENV_AIRFLOW_URL,
-    ENV_AIRFLOW_USERNAME,
     RelayedXCom,
     ZeroCodePayload,
     ZeroCodeResult,
     connection_passwords,
 )
 from airlift_components.formats.zero_code_eligibility import classify_task
+from airlift_components.in_airflow.zero_code.airflow_rest import missing_connection_hint, rest_client
 from airlift_components.in_airflow.zero_code.errors import (
     ZeroCodeInputError,
     ZeroCodeRefusedError,
@@ -78,7 +77,7 @@ def run_task(payload: ZeroCodePayload) -> ZeroCodeResult:
         return run_task_airflow2(payload)
     _require_env_vars(payload)
     secrets = _secret_values(payload)
-    rest = _rest_client()
+    rest = rest_client("v2")
     if rest is not None:
         check_dag_source(payload, rest)
     task = load_task(payload)
@@ -277,33 +276,12 @@ def _require_env_vars(payload: ZeroCodePayload) -> None:
         )
 
 
-def _rest_client() -> Any:
-    """A client for Airflow's REST API from the ``AIRLIFT_AIRFLOW_*`` env vars, or None when unset."""
-    url = os.environ.get(ENV_AIRFLOW_URL)
-    if not url:
-        return None
-    from airlift_components.airflow_api import AirflowClient, BasicAuthBackend, TokenAuthBackend
-
-    token = os.environ.get(ENV_AIRFLOW_TOKEN)
-    if token:
-        backend: Any = TokenAuthBackend(url, token)
-    else:
-        username, password = os.environ.get(ENV_AIRFLOW_USERNAME), os.environ.get(ENV_AIRFLOW_PASSWORD)
-        if not username or not password:
-            raise ZeroCodeInputError(
-                f"{ENV_AIRFLOW_URL} is set but neither {ENV_AIRFLOW_TOKEN} nor both {ENV_AIRFLOW_USERNAME} and "
-                f"{ENV_AIRFLOW_PASSWORD} are"
-            )
-        backend = BasicAuthBackend(url, username, password)
-    return AirflowClient(backend, name="zero-code runner", api_version="v2", timeout=30.0)
-
-
 def _error_text(payload: ZeroCodePayload, outcome: Any, captured: Any) -> str:
     error = outcome.error
     text = f"{type(error).__name__}: {error}" if error is not None else f"task ended in state {outcome.state}"
     hints = []
     for conn_id in dict.fromkeys(captured.missing_connections):
-        hints.append(_missing_connection_hint(conn_id))
+        hints.append(missing_connection_hint(conn_id, "v2"))
     for key in dict.fromkeys(captured.missing_variables):
         hints.append(
             f"Airflow Variable {key!r} is not available to the zero-code runner: set AIRFLOW_VAR_{key.upper()} "
@@ -314,25 +292,6 @@ def _error_text(payload: ZeroCodePayload, outcome: Any, captured: Any) -> str:
             "the task needs what the zero-code runner does not support: " + "; ".join(captured.unsupported)
         )
     return f"{payload.describe()} failed: {text}" + "".join(f"\n{hint}" for hint in hints)
-
-
-def _missing_connection_hint(conn_id: str) -> str:
-    where = "is not in the runner's environment or a secrets backend it can read"
-    rest = _rest_client()
-    if rest is not None:
-        # Say whether Airflow has it in its metadata database: its password cannot be read over REST.
-        with contextlib.suppress(Exception):
-            rest.request("GET", f"/api/v2/connections/{conn_id}")
-            where = (
-                "exists only in Airflow's metadata database, which the zero-code runner cannot read "
-                "(the REST API redacts passwords)"
-            )
-    env_name = f"AIRFLOW_CONN_{conn_id.upper()}"
-    return (
-        f"connection {conn_id!r} {where}: provide it as the environment variable {env_name} (a connection URI "
-        f"or JSON) in the runner's environment and list {env_name} in the runner's env_vars, or use a secrets "
-        "backend both Airflow and the runner read"
-    )
 
 
 def _secret_values(payload: ZeroCodePayload) -> list[str]:
