@@ -491,6 +491,13 @@ def run_airflow_stages(
     write_summary(paths, stage, "first_run", first_table)
     if stage in SIDE_EFFECT_STAGES:
         airflow_effects = wait_for("the DuckDB file", lambda: side_effects(paths), timeout=timeout)
+        # Removed, so that a match proves the proxied run wrote them anew.
+        for path in (paths.duckdb_path, Path(f"{paths.duckdb_path}.wal"), paths.customers_csv):
+            path.unlink(missing_ok=True)
+        progress(
+            f"Recorded the Airflow run's side effects ({len(airflow_effects)}) and removed "
+            f"{paths.duckdb_path.name} and {paths.customers_csv.name}: the proxied run must write them again"
+        )
 
     keys = [*main_keys, dag_asset_key(MAPPED_TASK_DAG)]
     mode = PROXY_MODE.get(stage)
@@ -676,7 +683,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 paths.airflow_home,
                 port=args.airflow_port,
                 # Only the demo's own triggers create runs: no scheduled run on first parse.
-                extra_env={**env, "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False", **airflow_env},
+                extra_env={
+                    **env,
+                    "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+                    # Airflow's 5 s default fails tasks when a loaded laptop answers slowly (as deploy/ does).
+                    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
+                    **airflow_env,
+                },
             )
             progress(f"Starting Airflow 3 on {airflow.url} (user {ADMIN_USERNAME}/{ADMIN_PASSWORD}) ...")
             airflow.start(timeout=args.timeout)
