@@ -141,6 +141,22 @@ def test_airflow_parses_the_example_dags_with_their_proxied_state(
     assert mapped["count_rows"].is_mapped and not mapped["report"].is_mapped
 
 
+def test_zero_code_stage_refuses_a_runner_python_that_does_not_exist_naming_the_setting(
+    example_dirs: ExampleDirs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = str(tmp_path / "no-venv" / "bin" / "python")
+    monkeypatch.setenv("AIRLIFT_AIRFLOW_PYTHON", missing)
+    # Nothing listens here: the error must come before any request to Airflow.
+    monkeypatch.setenv("AIRLIFT_AIRFLOW_URL", f"http://127.0.0.1:{free_port()}")
+    expected = rf"AIRLIFT_AIRFLOW_PYTHON='{missing}' \(the zero_code runner python\) is not an executable"
+    with pytest.raises(ValueError, match=expected):
+        fresh_import("example_project.dagster_defs.stages.migrate_zero_code")
+    from example_project.components import load_component_stage
+
+    with pytest.raises(ValueError, match=expected):
+        load_component_stage("migrate_zero_code")
+
+
 def test_definitions_file_picks_the_stage_from_the_environment(
     example_dirs: ExampleDirs, dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
