@@ -1,6 +1,6 @@
 """`make demo`: the migration tutorial, run for real on this machine.
 
-1. ``dbt parse`` builds the dbt manifest the Dagster definitions read.
+1. ``dbt parse`` builds the dbt manifest the Dagster definitions read (not for ``migrate_zero_code``).
 2. Airflow 3 starts on 127.0.0.1:8080 (admin/admin) with a working copy of ``example_project/airflow_dags``
    under ``.demo/`` (the repository's files are never edited), and ``dagster dev`` on 127.0.0.1:3000
    with the stage picked by ``--stage`` (default ``migrate``).
@@ -77,6 +77,8 @@ PROXY_MODE = {
 MIGRATE_STAGES = {"migrate", "migrate_dag_level", "migrate_with_check", "migrate_zero_code"}
 # Stages whose proxied run is compared, side effect by side effect, with the Airflow run before it.
 SIDE_EFFECT_STAGES = {"migrate_zero_code"}
+# Stages whose definitions read no dbt manifest (Airflow's own `dbt build` task does not need one).
+NO_DBT_ASSET_STAGES = {"migrate_zero_code"}
 # Stages with the `validate_exported_csv` asset check, and the asset it targets.
 CHECKED_ASSET = {
     "peer_with_check": (AIRFLOW_INSTANCE_NAME, "dag", MAIN_DAG),
@@ -628,8 +630,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     progress(f"Stage {args.stage} ({profile}); everything is written under {paths.workdir}")
 
-    progress("Building the dbt manifest (dbt parse) ...")
-    progress(f"Manifest ready: {build_dbt_manifest(env)}")
+    if args.stage in NO_DBT_ASSET_STAGES:
+        progress(f"Stage {args.stage} has no dbt assets: no dbt manifest to build")
+    else:
+        progress("Building the dbt manifest (dbt parse) ...")
+        progress(f"Manifest ready: {build_dbt_manifest(env)}")
 
     airflow: LocalAirflow | None = None
     postgres = None
