@@ -240,7 +240,10 @@ def build_defs_from_snapshot(
     zero_code_plan, executable = ZeroCodePlan(), []
     if zero_code is not None:
         zero_code_plan = plan_zero_code(
-            snapshot, zero_code, {dag_id: mapping.task_keys for dag_id, mapping in by_dag.items()}
+            snapshot,
+            zero_code,
+            {dag_id: mapping.task_keys for dag_id, mapping in by_dag.items()},
+            {dag_id: mapping.dag_keys for dag_id, mapping in by_dag.items()},
         )
         specs_by_key = {spec.key: spec for spec in [*_specs_in(defs), *inline_specs]}
         executable = zero_code_assets(
@@ -254,6 +257,9 @@ def build_defs_from_snapshot(
         mapped_assets = [*mapped_assets, *generated]
         for dag_id, generated_mapping in mappings_by_dag(generated).items():
             by_dag.setdefault(dag_id, DagMappings(dag_id)).task_keys.update(generated_mapping.task_keys)
+        # A whole-DAG proxy launches its tasks' zero-code assets: they are the DAG's targets.
+        for dag_id, keys in zero_code_plan.whole_dag_keys().items():
+            by_dag.setdefault(dag_id, DagMappings(dag_id)).dag_keys.extend(keys)
     mapped = {asset.key: asset for asset in mapped_assets}
     zero_code_ids = zero_code_plan.task_ids_by_dag()
     group_name = dags_group_name(airflow_instance.name)

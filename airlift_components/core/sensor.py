@@ -3,7 +3,8 @@
 :func:`build_airflow_sensor` wraps one tick (:func:`~airlift_components.core.sensor_tick.poll_airflow`:
 what each tick queries, how much it costs, and why each row is handled exactly once) into a
 ``SensorDefinition`` that reports the events, stores the cursor, and requests the asset checks of what
-materialized. This module also keeps the tick's public names importable from here.
+materialized. A tick that replays one the daemon died in drops what that tick already stored
+(:mod:`~airlift_components.core.sensor_fence`). This module also keeps the tick's public names importable from here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dagster import (
     AssetKey,
     AssetMaterialization,
     AssetSelection,
+    DagsterInstance,
     DefaultSensorStatus,
     RunRequest,
     SensorDefinition,
@@ -26,6 +28,7 @@ from dagster import (
 from airlift_components.airflow_api import AirflowClient, AirflowError
 from airlift_components.core.cursor import SensorCursor
 from airlift_components.core.events import AirflowSensorPlan
+from airlift_components.core.sensor_fence import drop_events_stored_by_an_interrupted_tick, write_fence
 from airlift_components.core.sensor_tick import (
     DEFAULT_LOOKBACK,
     DEFAULT_MAX_TASK_INSTANCES_PER_TICK,
@@ -111,11 +114,23 @@ def build_airflow_sensor(
             else []
         )
         assert result.cursor is not None
-        return SensorResult(
-            asset_events=result.events, run_requests=run_requests, cursor=result.cursor.serialize()
-        )
+        new_cursor = result.cursor.serialize()
+        events = list(result.events)
+        instance = _instance_of(context)
+        if instance is not None and events:
+            fence_name = f"{context.repository_name or ''}/{name}"
+            events = drop_events_stored_by_an_interrupted_tick(instance, fence_name, context.cursor, events)
+            write_fence(instance, fence_name, context.cursor, new_cursor)
+        return SensorResult(asset_events=events, run_requests=run_requests, cursor=new_cursor)
 
     return _airflow_sensor
+
+
+def _instance_of(context: SensorEvaluationContext) -> DagsterInstance | None:
+    """The Dagster instance the daemon evaluates the sensor for (None in a bare test context)."""
+    if context.instance_ref is None and getattr(context, "_instance", None) is None:
+        return None
+    return context.instance
 
 
 __all__ = [

@@ -8,6 +8,14 @@ builds one executable multi-asset per eligible task: its task-mapped assets when
 otherwise the key ``<instance>/task/<dag_id>/<task_id>``. The asset body (:mod:`.zero_code_run`) starts the
 zero-code runner in Airflow's environment.
 
+A DAG proxied as a whole (tag ``airlift:proxied-dag``) lists only its proxy task in Airflow's REST API; the
+proxy's ``doc_md`` records the tasks it replaced (``conventions.ORIGINAL_TASKS_DOC_PREFIX``, read by
+:func:`original_tasks`). Each of them gets its asset, with deps following its upstream tasks, and the
+keys become the DAG's proxy targets: the DAG proxy launches them all in one Dagster run, in which each
+task reads its upstream tasks' XComs from the run's own results. Every task of such a DAG must be
+eligible and keep the default trigger rule ``all_success`` (what Dagster's skip of a step whose upstream
+produced nothing mirrors), and the DAG may have no DAG-mapped assets; otherwise definitions fail.
+
 Pure (no I/O): the snapshot already holds the matched DAGs' tasks (``fetch_snapshot`` and
 ``load_snapshot`` take ``fetch_tasks_matching=ZeroCode.matches``, so they come with the DAG listing's
 task requests and a cached snapshot keeps them).
@@ -16,6 +24,7 @@ task requests and a cached snapshot keeps them).
 from __future__ import annotations
 
 import fnmatch
+import json
 import logging
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,7 +33,12 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from airlift_components.airflow_api import TaskRecord
-from airlift_components.conventions import ORIGINAL_OPERATOR_DOC_PREFIX, PROXIED_DAG_TAG
+from airlift_components.conventions import (
+    ORIGINAL_OPERATOR_DOC_PREFIX,
+    ORIGINAL_TASKS_DOC_PREFIX,
+    PROXIED_DAG_TAG,
+    PROXY_MARKER_FIELD,
+)
 from airlift_components.core.mappings import MappedAsset
 from airlift_components.core.naming import (
     resource_key,
@@ -135,6 +149,72 @@ def task_eligibility(task: TaskRecord, *, proxied: bool, airflow_major: int) -> 
 
 
 @dataclass(frozen=True)
+class OriginalTask:
+    """One task that a whole-DAG proxy replaced, as its ``doc_md`` record names it."""
+
+    task_id: str
+    operator: str  # <module>.<ClassName>
+    upstream_task_ids: tuple[str, ...] = ()
+    is_mapped: bool = False
+    trigger_rule: str = "all_success"
+
+
+def original_tasks(task: TaskRecord, *, instance_name: str, dag_id: str) -> tuple[OriginalTask, ...] | None:
+    """The tasks a whole-DAG proxy replaced, from the last ``ORIGINAL_TASKS_DOC_PREFIX`` line of its
+    ``doc_md`` (written by ``in_airflow.zero_code_relay.doc_md_with_original_tasks``); None without one.
+
+    Raises:
+        ZeroCodeDefinitionError: the line is not a JSON list of task records (names instance, DAG, task).
+    """
+    for line in reversed((task.doc_md or "").splitlines()):
+        line = line.strip()
+        if line.startswith(ORIGINAL_TASKS_DOC_PREFIX):
+            return _parse_original_tasks(
+                line[len(ORIGINAL_TASKS_DOC_PREFIX) :], f"{instance_name}/{dag_id}.{task.task_id}"
+            )
+    return None
+
+
+def _parse_original_tasks(text: str, where: str) -> tuple[OriginalTask, ...]:
+    def bad(detail: str) -> ZeroCodeDefinitionError:
+        return ZeroCodeDefinitionError(
+            f"{where}: the whole-DAG proxy's record of its original tasks ({ORIGINAL_TASKS_DOC_PREFIX.strip()} "
+            f"line of its doc_md) is malformed: {detail}; is Airflow running another airlift-components version?"
+        )
+
+    try:
+        items = json.loads(text)
+    except ValueError as exc:
+        raise bad(f"not valid JSON ({exc})") from None
+    if not isinstance(items, list):
+        raise bad(f"expected a JSON list, got {type(items).__name__}")
+    tasks = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise bad(f"item {index} is not an object")
+        task_id, operator = item.get("task_id"), item.get("operator")
+        upstream, is_mapped = item.get("upstream_task_ids", []), item.get("is_mapped", False)
+        trigger_rule = item.get("trigger_rule", "all_success")
+        if not isinstance(task_id, str) or not task_id:
+            raise bad(f"item {index}: task_id must be a non-empty string, got {task_id!r}")
+        if not isinstance(operator, str) or not operator:
+            raise bad(f"task {task_id!r}: operator must be a non-empty string, got {operator!r}")
+        if not isinstance(upstream, list) or not all(isinstance(u, str) for u in upstream):
+            raise bad(f"task {task_id!r}: upstream_task_ids must be a list of strings, got {upstream!r}")
+        if not isinstance(is_mapped, bool):
+            raise bad(f"task {task_id!r}: is_mapped must be true or false, got {is_mapped!r}")
+        if not isinstance(trigger_rule, str):
+            raise bad(f"task {task_id!r}: trigger_rule must be a string, got {trigger_rule!r}")
+        tasks.append(OriginalTask(task_id, operator, tuple(upstream), is_mapped, trigger_rule))
+    known = {task.task_id for task in tasks}
+    for task in tasks:
+        unknown = sorted(set(task.upstream_task_ids) - known)
+        if unknown:
+            raise bad(f"task {task.task_id!r} has upstream task(s) {unknown} that the record does not list")
+    return tuple(tasks)
+
+
+@dataclass(frozen=True)
 class ZeroCodeTask:
     """One task that gets a zero-code asset: its keys, and whether they are the user's mapped assets."""
 
@@ -146,6 +226,7 @@ class ZeroCodeTask:
     operator: str
     dag_fileloc: str | None
     upstream_task_ids: tuple[str, ...] = ()
+    whole_dag: bool = False  # one task of a DAG proxied as a whole: launched with the others in one run
 
 
 @dataclass
@@ -160,11 +241,22 @@ class ZeroCodePlan:
         """``dag_id -> task ids`` whose target is a zero-code asset (the proxy targets' ``zero_code``)."""
         found: dict[str, set[str]] = {}
         for task in self.tasks:
+            if task.whole_dag:
+                continue  # no task-level proxy relays these; the DAG proxy launches them
             found.setdefault(task.dag_id, set()).add(task.task_id)
         return {dag_id: frozenset(ids) for dag_id, ids in found.items()}
 
+    def whole_dag_keys(self) -> dict[str, list[dg.AssetKey]]:
+        """``dag_id -> keys`` of the tasks of DAGs proxied as a whole (their proxy targets' ``dag``)."""
+        found: dict[str, list[dg.AssetKey]] = {}
+        for task in self.tasks:
+            if task.whole_dag:
+                found.setdefault(task.dag_id, []).extend(task.keys)
+        return found
+
     def mapped_assets(self) -> list[MappedAsset]:
-        """The default-key assets as task mappings (the sensor, proxy targets and DAG deps treat them so)."""
+        """The default-key assets as task mappings, or DAG mappings for a whole-DAG proxy's tasks (the
+        sensor, proxy targets and DAG deps treat them so)."""
         keys_of = {(t.dag_id, t.task_id): t.keys for t in self.tasks}
         out = []
         for task in self.tasks:
@@ -176,8 +268,8 @@ class ZeroCodePlan:
                     key=task.keys[0],
                     deps=frozenset(deps),
                     partitions_def=None,
-                    task_handles=((task.dag_id, task.task_id),),
-                    dag_ids=(),
+                    task_handles=() if task.whole_dag else ((task.dag_id, task.task_id),),
+                    dag_ids=(task.dag_id,) if task.whole_dag else (),
                 )
             )
         return out
@@ -187,6 +279,7 @@ def plan_zero_code(
     snapshot: AirflowSnapshot,
     zero_code: ZeroCode,
     task_keys: Mapping[str, Mapping[str, Sequence[dg.AssetKey]]],
+    dag_keys: Mapping[str, Sequence[dg.AssetKey]] | None = None,
 ) -> ZeroCodePlan:
     """Which tasks of the matched DAGs get zero-code assets.
 
@@ -194,10 +287,12 @@ def plan_zero_code(
         snapshot: the instance's snapshot (holding the matched DAGs' tasks: ``fetch_tasks_matching``).
         zero_code: the settings.
         task_keys: ``dag_id -> task_id -> mapped keys`` (a task with keys runs as those assets).
+        dag_keys: ``dag_id -> DAG-mapped keys`` (refused for a DAG proxied as a whole).
 
     Raises:
-        ZeroCodeDefinitionError: a proxied task is not eligible (one line per task: instance, DAG, task,
-            operator class and reason).
+        ZeroCodeDefinitionError: a proxied task is not eligible, or a task of a DAG proxied as a whole is
+            not, or keeps a trigger rule other than ``all_success``, or the DAG has DAG-mapped assets (one
+            line per problem: instance, DAG, task, operator class and reason).
     """
     plan = ZeroCodePlan()
     errors: list[str] = []
@@ -213,11 +308,16 @@ def plan_zero_code(
             continue
         if PROXIED_DAG_TAG in dag.tags:
             # Airflow then lists the one proxy task in place of the DAG's own tasks.
-            _log_once(
-                instance,
-                dag.dag_id,
-                "",
-                f"{instance}/{dag.dag_id}: proxied as a whole DAG; zero-code runs proxied tasks only (for now)",
+            errors.extend(
+                _plan_whole_dag(
+                    plan,
+                    snapshot,
+                    dag.dag_id,
+                    dag.fileloc,
+                    task_keys.get(dag.dag_id, {}),
+                    (dag_keys or {}).get(dag.dag_id, ()),
+                    airflow_major,
+                )
             )
             continue
         proxied_ids = set(snapshot.proxied_task_ids.get(dag.dag_id, ()))
@@ -260,10 +360,85 @@ def plan_zero_code(
             )
     if errors:
         raise ZeroCodeDefinitionError(
-            "proxied tasks cannot run zero-code (set `proxied: False` for them, or leave their DAG out of "
-            "zero_code dags):\n  - " + "\n  - ".join(errors)
+            "proxied tasks cannot run zero-code (set `proxied: False` for them, proxy a whole DAG task by "
+            "task instead, or leave their DAG out of zero_code dags):\n  - " + "\n  - ".join(errors)
         )
     return plan
+
+
+def _plan_whole_dag(
+    plan: ZeroCodePlan,
+    snapshot: AirflowSnapshot,
+    dag_id: str,
+    dag_fileloc: str | None,
+    task_keys: Mapping[str, Sequence[dg.AssetKey]],
+    dag_keys: Sequence[dg.AssetKey],
+    airflow_major: int,
+) -> list[str]:
+    """Add the zero-code tasks of a DAG proxied as a whole to ``plan``; return the problems found."""
+    instance = snapshot.instance_name
+    proxies = [t for t in snapshot.tasks[dag_id] if PROXY_MARKER_FIELD in t.template_fields] or list(
+        snapshot.tasks[dag_id]
+    )
+    recorded = [(proxy, original_tasks(proxy, instance_name=instance, dag_id=dag_id)) for proxy in proxies]
+    recorded = [(proxy, tasks) for proxy, tasks in recorded if tasks is not None]
+    if not recorded:
+        _log_once(
+            instance,
+            dag_id,
+            "",
+            f"{instance}/{dag_id}: proxied as a whole DAG by a proxy that does not record the tasks it "
+            "replaced (an older airlift-components in Airflow); no zero-code assets",
+        )
+        return []
+    tasks = recorded[0][1]
+    errors = []
+    if dag_keys:
+        names = ", ".join(key.to_user_string() for key in dag_keys)
+        errors.append(
+            f"{instance}/{dag_id}: proxied as a whole and zero-code, so its tasks' own assets are what the DAG "
+            f"proxy launches; its DAG-mapped assets [{names}] would never be materialized: map them to the "
+            "DAG's tasks, or leave the DAG out of zero_code dags"
+        )
+    keys_of: dict[str, tuple[dg.AssetKey, ...]] = {}
+    for original in tasks:
+        module, _, name = original.operator.rpartition(".")
+        verdict = classify_task(
+            operator_class=name,
+            operator_module=module or None,
+            is_mapped=original.is_mapped,
+            airflow_major=airflow_major,
+        )
+        message = verdict.message(instance_name=instance, dag_id=dag_id, task_id=original.task_id)
+        if not verdict.eligible:
+            plan.refused.setdefault(dag_id, []).append(message)
+            errors.append(f"{message} (the DAG is proxied as a whole)")
+            continue
+        if original.trigger_rule != "all_success":
+            errors.append(
+                f"{instance}/{dag_id}.{original.task_id} ({verdict.operator}): trigger rule "
+                f"{original.trigger_rule!r}: a DAG proxied as a whole runs zero-code in one Dagster run, "
+                "which mirrors the default rule 'all_success' only (a task whose upstream failed or was "
+                "skipped does not run)"
+            )
+            continue
+        plan.eligible.setdefault(dag_id, []).append(original.task_id)
+        mapped = tuple(task_keys.get(original.task_id, ()))
+        keys_of[original.task_id] = mapped or (zero_code_task_asset_key(instance, dag_id, original.task_id),)
+        plan.tasks.append(
+            ZeroCodeTask(
+                dag_id=dag_id,
+                task_id=original.task_id,
+                keys=keys_of[original.task_id],
+                mapped=bool(mapped),
+                kind=verdict.kind,
+                operator=verdict.operator,
+                dag_fileloc=dag_fileloc,
+                upstream_task_ids=original.upstream_task_ids,
+                whole_dag=True,
+            )
+        )
+    return errors
 
 
 def _log_once(instance: str, dag_id: str, task_id: str, message: str, level: int = logging.INFO) -> None:
@@ -293,9 +468,13 @@ def zero_code_assets(
             or two zero-code tasks target one key.
     """
     owner: dict[dg.AssetKey, tuple[str, str]] = {}
+    # A whole-DAG proxy's tasks run in one Dagster run: deps give the order, and each reads its
+    # upstream tasks' results from the run by their first key.
+    whole_dag = {(t.dag_id, t.task_id): t.keys for t in plan.tasks if t.whole_dag}
     assets = []
     for task in plan.tasks:
         where = f"{instance_name}/{task.dag_id}.{task.task_id}"
+        upstream_keys = [key for up in task.upstream_task_ids for key in whole_dag.get((task.dag_id, up), ())]
         specs = []
         for key in task.keys:
             earlier = owner.setdefault(key, (task.dag_id, task.task_id))
@@ -312,10 +491,18 @@ def zero_code_assets(
                         "code; zero-code replaces mapped asset specs only (map the task to AssetSpecs, or "
                         "leave its DAG out of zero_code dags)"
                     )
-                specs.append(spec.replace_attributes(skippable=True))
+                spec = spec.replace_attributes(skippable=True)
             else:
-                specs.append(_default_spec(task, key, instance_name))
-        assets.append(_task_asset(task, specs, zero_code, instance_name))
+                spec = _default_spec(task, key, instance_name)
+            if upstream_keys:
+                spec = spec.replace_attributes(deps=[*spec.deps, *upstream_keys])
+            specs.append(spec)
+        dag_tasks = {
+            task_id: keys[0]
+            for (dag_id, task_id), keys in whole_dag.items()
+            if dag_id == task.dag_id and task_id != task.task_id
+        }
+        assets.append(_task_asset(task, specs, zero_code, instance_name, dag_tasks))
     return assets
 
 
@@ -331,7 +518,11 @@ def _default_spec(task: ZeroCodeTask, key: dg.AssetKey, instance_name: str) -> d
 
 
 def _task_asset(
-    task: ZeroCodeTask, specs: list[dg.AssetSpec], zero_code: ZeroCode, instance_name: str
+    task: ZeroCodeTask,
+    specs: list[dg.AssetSpec],
+    zero_code: ZeroCode,
+    instance_name: str,
+    dag_tasks: Mapping[str, dg.AssetKey],
 ) -> dg.AssetsDefinition:
     from airlift_components.core.zero_code_run import ZeroCodeTaskRun, run_zero_code_task
 
@@ -342,6 +533,7 @@ def _task_asset(
         dag_fileloc=task.dag_fileloc,
         keys=task.keys,
         settings=zero_code,
+        dag_tasks=dict(dag_tasks),
     )
     key = resource_key(instance_name)
     if len({spec.partitions_def for spec in specs}) > 1:

@@ -3,7 +3,9 @@
 One run of a zero-code asset (:func:`run_zero_code_task`):
 
 1. reads the Airflow task instance from the proxy operator's run tags (``airlift/dag_id``,
-   ``airlift/dag_run_id``, ``airlift/task_id``, ``airlift/try_number``, ``airlift/map_index``);
+   ``airlift/dag_run_id``, ``airlift/task_id``, ``airlift/try_number``, ``airlift/map_index``); a DAG
+   proxy's run has no task id (the asset knows its task) and, for a DAG proxied as a whole, the XComs its
+   upstream tasks pushed come from their result observations earlier in the same run (:func:`run_xcoms`);
 2. reads the DAG run from Airflow (one REST request: conf, logical date, data interval, run type);
 3. writes a :class:`~airlift_components.formats.zero_code.ZeroCodePayload` and starts the runner
    (``<python> -m airlift_components.in_airflow.zero_code payload.json result.json``) in its own process
@@ -33,7 +35,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -77,6 +79,9 @@ class ZeroCodeTaskRun:
     dag_fileloc: str | None
     keys: tuple[dg.AssetKey, ...]
     settings: ZeroCode
+    # For a task of a DAG proxied as a whole: the DAG's other tasks -> their first asset key, whose
+    # result observations in this run hold the XComs they pushed (empty for a task-level proxy).
+    dag_tasks: Mapping[str, dg.AssetKey] = field(default_factory=dict)
 
     @property
     def where(self) -> str:
@@ -96,7 +101,10 @@ def run_zero_code_task(
             (``allow_retries=False``: Airflow owns retries).
     """
     tags = context.run.tags
-    payload = build_payload(task, tags, resource)
+    upstream = run_xcoms(context.instance, context.run_id, task) if task.dag_tasks else {}
+    if upstream:
+        context.log.info(f"{task.where}: XComs of {sorted(upstream)} from this run's earlier steps")
+    payload = build_payload(task, tags, resource, upstream_xcoms=upstream)
     env, secrets = runner_environment(task, resource)
     with tempfile.TemporaryDirectory(prefix="airlift-zero-code-") as work:
         payload_file, result_file = Path(work) / "payload.json", Path(work) / "result.json"
@@ -136,10 +144,44 @@ def run_zero_code_task(
         )
 
 
+def run_xcoms(instance: dg.DagsterInstance, run_id: str, task: ZeroCodeTaskRun) -> dict[str, dict[str, Any]]:
+    """``task_id -> key -> value`` of the XComs that the DAG's other tasks pushed earlier in this Dagster
+    run (a DAG proxied as a whole), from their result observations in the run's event log.
+
+    Cost: one event-log query for the run's observations.
+    """
+    task_of = {key: task_id for task_id, key in task.dag_tasks.items()}
+    found: dict[str, dict[str, Any]] = {}
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_OBSERVATION).records
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        observation = event.asset_observation_data.asset_observation if event is not None else None
+        if observation is None or observation.asset_key not in task_of:
+            continue
+        raw = observation.metadata.get(ZERO_CODE_RESULT_METADATA_KEY)
+        if raw is None:
+            continue
+        where = f"{task.where}: the result of {task_of[observation.asset_key]} in this run"
+        try:
+            result = ZeroCodeResult.from_json(json.loads(str(getattr(raw, "value", raw))), where=where)
+        except ValueError as exc:  # invalid JSON or a ZeroCodeFormatError
+            raise _failure(f"{where} cannot be read: {exc}") from None
+        # In push order, so the last push of a key wins, as in Airflow.
+        found[task_of[observation.asset_key]] = {xcom.key: xcom.value for xcom in result.xcoms}
+    return found
+
+
 def build_payload(
-    task: ZeroCodeTaskRun, tags: Mapping[str, str], resource: AirflowInstanceResource
+    task: ZeroCodeTaskRun,
+    tags: Mapping[str, str],
+    resource: AirflowInstanceResource,
+    *,
+    upstream_xcoms: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ZeroCodePayload:
     """The payload for the Airflow task instance the run's tags name (one REST request for its DAG run).
+
+    A DAG-level run has no task id tag: the task is this asset's. ``upstream_xcoms``: see
+    :func:`run_xcoms`.
 
     Raises:
         dagster.Failure: the tags are missing or name another DAG or task; the DAG file cannot be found.
@@ -179,6 +221,7 @@ def build_payload(
         dags_folder=dags_folder,
         dag_file=dag_file,
         env_vars=task.settings.env_vars,
+        upstream_xcoms=dict(upstream_xcoms or {}),
     )
 
 

@@ -18,6 +18,8 @@ What the Airflow REST API then shows (what the Dagster side reads, no extra requ
   (``conventions.ORIGINAL_OPERATOR_DOC_PREFIX`` + ``<module>.<ClassName>``),
   and each of its task instances carries it in ``rendered_fields`` with value ``"dagster:task"`` or
   ``"dagster:dag"``; the operator class name is in ``operator`` / ``class_ref``;
+- a whole-DAG proxy's last ``doc_md`` line lists the tasks it replaced
+  (``conventions.ORIGINAL_TASKS_DOC_PREFIX`` + a JSON list: task id, operator, upstream task ids, mapped);
 - the DAG gets the tag ``airlift:proxied-tasks`` (some tasks proxied) or ``airlift:proxied-dag``
   (whole DAG proxied).
 """
@@ -42,7 +44,11 @@ from airlift_components.in_airflow.default_operators import (
     DefaultProxyDAGToDagsterOperator,
     DefaultProxyTaskToDagsterOperator,
 )
-from airlift_components.in_airflow.zero_code_relay import doc_md_with_original_operator
+from airlift_components.in_airflow.zero_code_relay import (
+    doc_md_with_original_operator,
+    doc_md_with_original_tasks,
+    original_tasks_record,
+)
 
 
 def proxying_to_dagster(
@@ -132,6 +138,8 @@ def replace_task(dag: DAG, original: BaseOperator, proxy: BaseOperator) -> None:
 
 
 def _proxy_whole_dag(dag: DAG, build: Callable[[DAG], BaseOperator]) -> None:
+    # Read before the tasks go: the Dagster side builds the DAG's zero-code assets from this record.
+    record = original_tasks_record(list(dag.task_dict.values()))
     dag.task_dict = {}
     dag.task_group.children = {}
     used = getattr(dag.task_group, "used_group_ids", None)
@@ -142,6 +150,8 @@ def _proxy_whole_dag(dag: DAG, build: Callable[[DAG], BaseOperator]) -> None:
         raise TypeError(
             f"build_from_dag_fn must return a BaseProxyDAGToDagsterOperator, got {type(proxy).__name__}"
         )
+    # Also when a custom build_from_dag_fn built the proxy: the Dagster side reads this record.
+    proxy.doc_md = doc_md_with_original_tasks(proxy.doc_md, record)
     if dag.task_dict.get(proxy.task_id) is not proxy:
         proxy.dag = dag
     _add_tag(dag, PROXIED_DAG_TAG)

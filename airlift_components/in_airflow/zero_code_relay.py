@@ -5,7 +5,8 @@ The Dagster side reports the task's outcome as an ``AssetObservation`` whose met
 This module reads it (:func:`read_zero_code_result`), turns a skip or failure into the exception Airflow
 expects (:func:`raise_for_outcome`) and a success into the XComs to push and the value to return
 (:func:`relayed_xcoms`). It also writes the proxy's record of the operator it replaced
-(:func:`doc_md_with_original_operator`). The operator methods in ``base_operators`` call these.
+(:func:`doc_md_with_original_operator`), and a whole-DAG proxy's record of the tasks it replaced
+(:func:`original_tasks_record`, :func:`doc_md_with_original_tasks`). The operator methods in ``base_operators`` call these.
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airlift_components.conventions import ORIGINAL_OPERATOR_DOC_PREFIX, ZERO_CODE_RESULT_METADATA_KEY
+from airlift_components.conventions import (
+    ORIGINAL_OPERATOR_DOC_PREFIX,
+    ORIGINAL_TASKS_DOC_PREFIX,
+    ZERO_CODE_RESULT_METADATA_KEY,
+)
 from airlift_components.formats.proxy_targets import AssetKeyPath
 from airlift_components.formats.zero_code import ZeroCodeFormatError, ZeroCodeResult
 from airlift_components.in_airflow._compat import AirflowFailException, AirflowSkipException
@@ -120,6 +125,71 @@ def doc_md_with_original_operator(doc_md: str | None, operator_class: type) -> s
     if doc_md.rstrip().rsplit("\n", 1)[-1].startswith(ORIGINAL_OPERATOR_DOC_PREFIX):
         return doc_md
     return f"{doc_md.rstrip()}\n\n{line}"
+
+
+def original_tasks_record(tasks: Sequence[Any]) -> list[dict[str, Any]]:
+    """The record of a DAG's tasks that a whole-DAG proxy replaces, in topological order.
+
+    Each item: ``task_id``, ``operator`` (``<module>.<ClassName>``; for a mapped task the class it
+    expands), ``upstream_task_ids`` (sorted), ``is_mapped`` and ``trigger_rule``. Ties in the order
+    keep the DAG's own task order, so the record is stable from one parse to the next.
+
+    Raises:
+        ValueError: the tasks' dependencies form a cycle (Airflow refuses such a DAG too).
+    """
+    by_id = {task.task_id: task for task in tasks}
+    upstream = {
+        task_id: sorted(set(task.upstream_task_ids) & by_id.keys()) for task_id, task in by_id.items()
+    }
+    ordered: list[str] = []
+    done: set[str] = set()
+    while len(ordered) < len(by_id):
+        ready = [t for t in by_id if t not in done and all(up in done for up in upstream[t])]
+        if not ready:
+            raise ValueError(f"the tasks {sorted(set(by_id) - done)} depend on each other in a cycle")
+        ordered.extend(ready)
+        done.update(ready)
+    return [
+        {
+            "task_id": task_id,
+            "operator": _operator_path(by_id[task_id]),
+            "upstream_task_ids": upstream[task_id],
+            "is_mapped": _is_mapped(by_id[task_id]),
+            "trigger_rule": str(getattr(by_id[task_id].trigger_rule, "value", by_id[task_id].trigger_rule)),
+        }
+        for task_id in ordered
+    ]
+
+
+def doc_md_with_original_tasks(doc_md: str | None, record: Sequence[Mapping[str, Any]]) -> str:
+    """``doc_md`` followed by the line ``<ORIGINAL_TASKS_DOC_PREFIX><JSON list>`` (from
+    :func:`original_tasks_record`); an earlier record line at the end is replaced, so it stays idempotent.
+
+    Example::
+
+        doc_md_with_original_tasks(None, [{"task_id": "load", "operator": "m.PythonOperator",
+                                           "upstream_task_ids": [], "is_mapped": False}])
+        # 'airlift original tasks: [{"task_id": "load", ...}]'
+    """
+    line = ORIGINAL_TASKS_DOC_PREFIX + json.dumps(list(record), separators=(",", ":"))
+    kept = (doc_md or "").rstrip()
+    if kept.rsplit("\n", 1)[-1].startswith(ORIGINAL_TASKS_DOC_PREFIX):
+        kept = kept.rsplit("\n", 1)[0].rstrip() if "\n" in kept else ""
+    return f"{kept}\n\n{line}" if kept else line
+
+
+def _is_mapped(task: Any) -> bool:
+    from airlift_components.in_airflow._compat import MappedOperator
+
+    return isinstance(task, MappedOperator)
+
+
+def _operator_path(task: Any) -> str:
+    # A mapped task is a MappedOperator; the class it expands is what eligibility is about.
+    cls = getattr(task, "operator_class", None) if _is_mapped(task) else type(task)
+    if isinstance(cls, type):
+        return f"{cls.__module__}.{cls.__qualname__}"
+    return str(getattr(task, "task_type", None) or type(task).__name__)
 
 
 def _deserialize_xcom(value: Any, key: str, what: str) -> Any:

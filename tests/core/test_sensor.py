@@ -7,7 +7,15 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from dagster import AssetKey, AssetMaterialization, AssetObservation, AssetSpec, DagsterInstance, Definitions
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    AssetObservation,
+    AssetSpec,
+    DagsterInstance,
+    Definitions,
+    build_sensor_context,
+)
 
 from airlift_components.airflow_api import AirflowClient
 from airlift_components.conventions import PROXY_MARKER_FIELD, PROXY_MARKER_TASK
@@ -21,6 +29,7 @@ from airlift_components.core import (
     build_defs_from_snapshot,
     fetch_snapshot,
 )
+from airlift_components.core.naming import sensor_name
 from airlift_components.testing.local_airflow import LocalAirflow, free_port
 from tests.conftest import make_client
 from tests.core.helpers import (
@@ -127,6 +136,37 @@ def test_restart_from_the_stored_cursor_loses_and_repeats_nothing(airflow3: Loca
         # A new process: new definitions, new client, only the stored cursor survives.
         after = tick(peer(airflow3, *mapped), instance, stored, NAME)
         assert keys_of(events_for_run(before, first.run_id)) == ["chain_out", "sensor_test/dag/simple_chain"]
+        assert events_for_run(after, first.run_id) == []
+        assert keys_of(events_for_run(after, second.run_id)) == ["chain_out", "sensor_test/dag/simple_chain"]
+
+
+def test_a_tick_replayed_after_the_daemon_died_mid_storing_stores_no_event_twice(
+    airflow3: LocalAirflow,
+) -> None:
+    defs = peer(airflow3, *assets_with_task_mappings("simple_chain", {"third": [AssetSpec("chain_out")]}))
+    sensor = defs.resolve_sensor_def(sensor_name(NAME))
+    client = make_client(airflow3)
+    cursor = fresh_cursor()
+    first = run_and_wait(client, "simple_chain")
+    with DagsterInstance.ephemeral() as instance:
+        crashed = sensor.evaluate_tick(
+            build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+        )
+        emitted = events_for_run(crashed, first.run_id)
+        assert keys_of(emitted) == ["chain_out", "sensor_test/dag/simple_chain"]
+        # The daemon stored the first event, then died before saving the tick's cursor.
+        instance.report_runless_asset_event(emitted[0])
+        replayed = sensor.evaluate_tick(
+            build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+        )
+        assert keys_of(events_for_run(replayed, first.run_id)) == ["sensor_test/dag/simple_chain"]
+        for event in replayed.asset_events:
+            instance.report_runless_asset_event(event)
+        # The replayed tick's cursor is saved; the next run is reported in full (no fence applies).
+        second = run_and_wait(client, "simple_chain")
+        after = sensor.evaluate_tick(
+            build_sensor_context(instance=instance, cursor=replayed.cursor, definitions=defs)
+        )
         assert events_for_run(after, first.run_id) == []
         assert keys_of(events_for_run(after, second.run_id)) == ["chain_out", "sensor_test/dag/simple_chain"]
 

@@ -8,7 +8,9 @@ Airflow unreachable from Dagster and count every request Dagster sends.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,10 +18,12 @@ from dataclasses import dataclass
 import pytest
 
 from airlift_components.airflow_api import AirflowClient, BasicAuthBackend
-from airlift_components.conventions import RUN_TAG_DAG_RUN_ID
+from airlift_components.conventions import EVENT_ID_METADATA_KEY, RUN_TAG_DAG_RUN_ID
+from airlift_components.core.cursor import run_identity
 from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME, LocalAirflow, free_port
 from airlift_components.testing.postgres import LocalPostgres
 from example_project import demo
+from example_project.dagster_dev import DagsterDev
 from example_project.deploy.processes import (
     AIRFLOW_STATE_KEY,
     DagsterDeployment,
@@ -46,7 +50,7 @@ _SENSOR = """
 query Sensor($selector: SensorSelector!) {
   sensorOrError(sensorSelector: $selector) {
     __typename
-    ... on Sensor { sensorState { id status ticks(limit: 100) { status } } }
+    ... on Sensor { sensorState { id status ticks(limit: 100) { status timestamp } } }
   }
 }
 """
@@ -241,6 +245,163 @@ def test_proxied_run_goes_through_queue_and_launcher_with_airflow_unreachable_fr
         assert kind in kinds, kinds
     assert kinds.index("RunEnqueuedEvent") < kinds.index("RunStartingEvent") < kinds.index("RunStartEvent")
     assert any("Started process for run" in (event.get("message") or "") for event in events), events
+
+
+BACKLOG_DAG = demo.MAPPED_TASK_DAG  # peered only: one event per finished run, nothing launched in Dagster
+BACKLOG_RUNS = 40
+ADDED_DAG = "added_after_the_snapshot"
+_ADDED_DAG_FILE = f"""
+from datetime import datetime
+
+from airflow.sdk import DAG, task
+
+with DAG(dag_id="{ADDED_DAG}", schedule=None, start_date=datetime(2024, 1, 1), catchup=False):
+
+    @task
+    def noop() -> None:
+        pass
+
+    noop()
+"""
+_ASSET_KEYS = "query { assetNodes { assetKey { path } } }"
+
+
+def _stored_events(production: Production, dag_id: str) -> list[tuple[int, str, str]]:
+    """(id, event type, ``airlift/event_id``) of every event of the DAG's asset in Dagster's Postgres event log."""
+    from dagster import AssetKey
+    from dagster._core.events.log import EventLogEntry
+    from dagster_shared.serdes.serdes import deserialize_value
+
+    key = AssetKey(list(demo.dag_asset_key(dag_id))).to_string()
+    with production.postgres.connect("dagster") as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, dagster_event_type, event FROM event_logs WHERE asset_key = %s"
+            " AND dagster_event_type IN ('ASSET_MATERIALIZATION', 'ASSET_OBSERVATION') ORDER BY id",
+            (key,),
+        )
+        rows = cursor.fetchall()
+    stored = []
+    for row_id, kind, raw in rows:
+        entry = deserialize_value(raw, EventLogEntry)
+        event = entry.asset_materialization or entry.asset_observation
+        stored.append((row_id, kind, str(event.metadata[EVENT_ID_METADATA_KEY].value)))
+    return stored
+
+
+def _wait(what: str, check, timeout: float = TIMEOUT, interval: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not after {timeout:.0f}s")
+        time.sleep(interval)
+
+
+def _finish_runs_by_hand(client: AirflowClient, dag_id: str, run_ids: list[str]) -> None:
+    """Queued runs of a paused DAG, marked success (every fourth failed) through Airflow's REST API."""
+    for number, run_id in enumerate(run_ids):
+        client.trigger_dag_run(dag_id, run_id=run_id)
+        state = "failed" if number % 4 == 3 else "success"
+        client.request(
+            "PATCH",
+            client._path(f"/dags/{dag_id}/dagRuns/{run_id}"),
+            json={"state": state},
+            idempotent=True,
+        )
+
+
+def test_daemon_killed_mid_catch_up_and_restarted_stores_each_finished_run_exactly_once(
+    production: Production,
+) -> None:
+    """SIGKILL of the daemon's process group while the sensor's events are being stored, then a restart.
+
+    Identity check against Airflow's own runs: every finished run of the backlog has exactly one stored
+    event with its ``airlift/event_id`` (a materialization if it succeeded, an observation if it failed).
+    """
+    dagster, client = production.dagster, production.client
+    # The sensor stopped (the previous test stops it): the backlog piles up in Airflow meanwhile.
+    state = _sensor(production)
+    if state["status"] == "RUNNING":
+        stopped = dagster.graphql(_STOP_SENSOR, {"id": state["id"]})["stopSensor"]
+        assert stopped["__typename"] == "StopSensorMutationResult", stopped
+    client.set_dag_paused(BACKLOG_DAG, True)  # its runs stay queued until marked, no task runs
+    run_ids = [f"backlog_{number:03d}" for number in range(BACKLOG_RUNS)]
+    _finish_runs_by_hand(client, BACKLOG_DAG, run_ids)
+    runs = {run.run_id: run for run in client.list_dag_runs(dag_ids=[BACKLOG_DAG]) if run.run_id in run_ids}
+    assert sorted(runs) == run_ids and {run.state for run in runs.values()} == {"success", "failed"}
+    expected = {run_identity(run): run.state for run in runs.values()}
+
+    def of_backlog() -> list[tuple[int, str, str]]:
+        return [row for row in _stored_events(production, BACKLOG_DAG) if row[2] in expected]
+
+    assert of_backlog() == []
+    dagster.ensure_sensors_running()
+    stored_at_kill = len(_wait("the sensor's first backlog event", of_backlog, interval=0.02))
+    os.killpg(dagster.pid("daemon"), signal.SIGKILL)
+    dagster.stop_process("daemon")  # reaps it
+    assert stored_at_kill < BACKLOG_RUNS, "the kill came after the catch-up: it tested nothing"
+    dagster.start_process("daemon")
+    _wait("every backlog run stored", lambda: {row[2] for row in of_backlog()} == set(expected))
+    # A later tick re-reads the overlap window: it must not store anything again. (A tick that reports
+    # only asset events ends SKIPPED: Dagster's tick status counts run requests.)
+    caught_up = time.time()
+    _wait(
+        "a finished tick after the catch-up",
+        lambda: any(
+            tick["status"] in ("SUCCESS", "SKIPPED") and tick["timestamp"] > caught_up
+            for tick in _sensor(production)["ticks"]
+        ),
+    )
+    stored = of_backlog()
+    by_identity: dict[str, list[str]] = {}
+    for _, kind, identity in stored:
+        by_identity.setdefault(identity, []).append(kind)
+    duplicated = {identity: kinds for identity, kinds in by_identity.items() if len(kinds) > 1}
+    assert duplicated == {}, f"stored more than once after the kill ({stored_at_kill} stored at it)"
+    for identity, state in expected.items():
+        wanted = "ASSET_MATERIALIZATION" if state == "success" else "ASSET_OBSERVATION"
+        assert by_identity[identity] == [wanted], (identity, state)
+
+
+def test_refreshed_state_is_served_only_after_a_reload_then_by_webserver_and_daemon(
+    production: Production,
+) -> None:
+    """A DAG added in Airflow: ``refresh-defs-state`` stores a new version, the running code server keeps the
+    old one (no asset for the DAG) until the location is reloaded; then the webserver lists the DAG's asset
+    and the sensor in the daemon stores the event of its first finished run."""
+    dagster, client = production.dagster, production.client
+    (production.paths.dags_dir / f"{ADDED_DAG}.py").write_text(_ADDED_DAG_FILE)
+    production.airflow.wait_for_dags([ADDED_DAG], timeout=TIMEOUT)
+    added_key = list(demo.dag_asset_key(ADDED_DAG))
+
+    def asset_keys() -> list[list[str]]:
+        return [node["assetKey"]["path"] for node in dagster.graphql(_ASSET_KEYS)["assetNodes"]]
+
+    served_before = _served_state_version(production)
+    assert added_key not in asset_keys()
+    dagster.refresh_defs_state((AIRFLOW_STATE_KEY,))
+    refreshed = _latest_state_version(production)
+    assert refreshed != served_before and refreshed in _state_files(production)
+    # The running code server keeps serving what it loaded.
+    assert _served_state_version(production) == served_before
+    assert added_key not in asset_keys()
+    DagsterDev.reload_locations(dagster)  # the webserver's "Reload": no second refresh
+    assert _served_state_version(production) == refreshed
+    assert added_key in asset_keys()
+    run = client.trigger_dag_run(ADDED_DAG, run_id="first_after_reload")
+    client.request(
+        "PATCH",
+        client._path(f"/dags/{ADDED_DAG}/dagRuns/{run.run_id}"),
+        json={"state": "success"},
+        idempotent=True,
+    )
+    (finished,) = [r for r in client.list_dag_runs(dag_ids=[ADDED_DAG]) if r.run_id == run.run_id]
+    _wait(
+        f"the daemon's sensor storing {ADDED_DAG}'s run",
+        lambda: [row[2] for row in _stored_events(production, ADDED_DAG)] == [run_identity(finished)],
+    )
 
 
 def test_postgres_password_appears_in_no_log_of_any_process(production: Production) -> None:

@@ -13,7 +13,8 @@ See :mod:`airlift_components.formats.zero_code` for both files.
 
 | module | what |
 | --- | --- |
-| ``runner`` | :func:`run_task`: parse, check eligibility, run, collect the result |
+| ``runner`` | :func:`run_task`: parse, check eligibility, run, collect the result (Airflow 3) |
+| ``runner_airflow2`` | the same on Airflow 2: Airflow's context on an in-memory run, REST v1 XCom |
 | ``execution_api`` | the Execution-API stand-in the task runner talks to |
 | ``errors`` | :class:`ZeroCodeError` and its kinds |
 | ``__main__`` | the command line |

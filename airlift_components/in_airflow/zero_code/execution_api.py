@@ -7,7 +7,9 @@ client that:
 - answers the task-instance routes from the payload (``run`` returns the DAG run's facts: logical
   date, data interval, ``conf``), and records the task's state and rendered template fields;
 - reads the previous successful DAG run (``prev_*_success`` templates) from Airflow's REST API;
-- reads upstream XComs from Airflow's public REST API (``xcomEntries``: one value, a slice, an item or
+- answers XCom reads of the tasks in the payload's ``upstream_xcoms`` (tasks of a DAG proxied as a whole
+  that ran earlier in the same Dagster run, so never pushed to Airflow) from there;
+- reads other upstream XComs from Airflow's public REST API (``xcomEntries``: one value, a slice, an item or
   the count over a mapped task's map indexes), returning the raw stored value so the task runner deserialises it with Airflow's own XCom backend;
 - captures XCom writes (they are relayed, never written to Airflow from here);
 - answers connections and variables with "not found", so only the environment (``AIRFLOW_CONN_*``,
@@ -209,10 +211,16 @@ class ExecutionApiStandIn:
         return httpx.Response(200, json={"key": key, "value": value})
 
     def _own_xcom(self, dag_id: str, run_id: str, task_id: str, key: str) -> list[Any] | None:
-        # A task reading back its own XCom sees what it pushed in this execution.
-        if (dag_id, run_id, task_id) != (self.payload.dag_id, self.payload.run_id, self.payload.task_id):
+        """The values known in this process (None: ask Airflow): a task reading back its own XCom sees
+        what it pushed in this execution; a task of the same Dagster run, what its result carried."""
+        if (dag_id, run_id) != (self.payload.dag_id, self.payload.run_id):
             return None
-        return [x.value for x in self.captured.xcoms if x.key == key]
+        if task_id == self.payload.task_id:
+            return [x.value for x in self.captured.xcoms if x.key == key]
+        same_run = self.payload.upstream_xcoms.get(task_id)
+        if same_run is None:
+            return None
+        return [same_run[key]] if key in same_run else []
 
     def _require_rest(self, task_id: str, key: str) -> AirflowClient:
         if self.rest is None:

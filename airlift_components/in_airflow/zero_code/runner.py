@@ -13,7 +13,7 @@ Steps (:func:`run_task`):
 5. return a :class:`~airlift_components.formats.zero_code.ZeroCodeResult` with secrets removed from
    its error text.
 
-Airflow 3 only for now; on Airflow 2 :func:`run_task` raises :class:`ZeroCodeUnsupportedError`.
+On Airflow 2 :func:`run_task` hands the payload to :mod:`.runner_airflow2` (no Task SDK there).
 """
 
 from __future__ import annotations
@@ -70,9 +70,12 @@ def run_task(payload: ZeroCodePayload) -> ZeroCodeResult:
     Raises:
         ZeroCodeInputError: a missing env var, DAG file, DAG or task (the message names them).
         ZeroCodeRefusedError: the task's kind does not run zero-code (the message says why).
-        ZeroCodeUnsupportedError: not Airflow 3, or the task needs a feature the runner lacks.
+        ZeroCodeUnsupportedError: the task needs a feature the runner lacks.
     """
-    _require_airflow3()
+    if airflow_major_version() < 3:
+        from airlift_components.in_airflow.zero_code.runner_airflow2 import run_task_airflow2
+
+        return run_task_airflow2(payload)
     _require_env_vars(payload)
     secrets = _secret_values(payload)
     rest = _rest_client()
@@ -258,14 +261,11 @@ def _is_mapped(task: Any) -> bool:
     )
 
 
-def _require_airflow3() -> None:
+def airflow_major_version() -> int:
+    """The major version of the Airflow installed in this environment (2 or 3)."""
     from importlib.metadata import version
 
-    installed = version("apache-airflow")
-    if int(installed.split(".")[0]) < 3:
-        raise ZeroCodeUnsupportedError(
-            f"the zero-code runner needs Airflow 3's Task SDK; this environment has Airflow {installed}"
-        )
+    return int(version("apache-airflow").split(".")[0])
 
 
 def _require_env_vars(payload: ZeroCodePayload) -> None:

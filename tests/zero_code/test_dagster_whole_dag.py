@@ -1,0 +1,119 @@
+"""A DAG proxied as a whole runs its own tasks zero-code in ONE Dagster run: real Airflow 3.3 (the session's
+zero-code Airflow) and a real Dagster webserver + daemon (``dagster dev``, queued runs) serving the
+definitions the real builder generates (``whole_dag_dagster/``; in-process executor, to save a process
+start per step: the steps still read each other's results from the run's event log in storage)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from airlift_components.core import (
+    AirflowInstance,
+    BasicAuthBackend,
+    ZeroCode,
+    ZeroCodeDefinitionError,
+    build_defs_from_airflow_instance,
+)
+from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME
+from tests.in_airflow.harness import LocalDagster, task_log
+from tests.zero_code.conftest import ZeroCodeAirflow, run_to_end
+
+pytestmark = pytest.mark.timeout(900)
+
+DAG_ID = "zc_whole_dag"
+PROXY_ID = f"DAGSTER_OVERRIDE_{DAG_ID}"
+DEFINITIONS = Path(__file__).resolve().parent / "whole_dag_dagster" / "definitions.py"
+TASK_IDS = ("produce", "combine", "report")
+
+
+class WholeDagDagster(LocalDagster):
+    """The harness's ``dagster dev`` (webserver + daemon) serving the whole-DAG zero-code definitions."""
+
+    def _command(self) -> list[str]:
+        command = super()._command()
+        command[command.index("-f") + 1] = str(DEFINITIONS)
+        return command
+
+
+@pytest.fixture(scope="module")
+def dagster(
+    zero_code_airflow: ZeroCodeAirflow, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalDagster]:
+    zero_code_airflow.airflow.wait_for_dags({DAG_ID, "zc_whole_refused"})
+    server = WholeDagDagster(tmp_path_factory.mktemp("zc_whole_dag_home"), mode="dagster_dev_defaults")
+    try:  # a start that times out leaves processes behind: stop them too
+        server.start(zero_code_airflow.airflow.url)
+        zero_code_airflow.client.set_variable("zc_whole_dag_url", server.url)
+        yield server
+    finally:
+        server.stop()
+
+
+def _materialized_keys(dagster: LocalDagster, run_id: str) -> list[str]:
+    body = dagster.client().execute(
+        "query ($runId: ID!) { runOrError(runId: $runId) { ... on Run { assetMaterializations "
+        "{ assetKey { path } } } } }",
+        {"runId": run_id},
+    )
+    return sorted("/".join(m["assetKey"]["path"]) for m in body["runOrError"]["assetMaterializations"])
+
+
+def test_whole_dag_runs_all_tasks_in_one_dagster_run_passing_xcoms_and_pushes_nothing_to_airflow(
+    zero_code_airflow: ZeroCodeAirflow, dagster: LocalDagster, tmp_path: Path
+) -> None:
+    zc = zero_code_airflow
+    out = tmp_path / "out"
+    out.mkdir()
+    run = run_to_end(zc.client, DAG_ID, conf={"who": "whole", "out": str(out)})
+    assert run.state == "success", task_log(zc.airflow, DAG_ID, run.run_id, PROXY_ID)
+    # ONE Dagster run, launched by the DAG proxy (no task id tag), materialized the three task assets.
+    (dagster_run,) = dagster.runs_for(DAG_ID, airlift__dag_run_id=run.run_id)
+    assert dagster_run.status == "SUCCESS"
+    assert "airlift/task_id" not in dagster_run.tags
+    assert _materialized_keys(dagster, dagster_run.run_id) == [
+        f"zc_whole/task/{DAG_ID}/{task_id}" for task_id in sorted(TASK_IDS)
+    ]
+    # The downstream tasks saw their upstream tasks' XComs (callable, template, Bash template).
+    assert json.loads((out / "combine.json").read_text()) == {
+        "templated_total": "3",
+        "who": "whole",
+        "whole": {"total": 3, "who": "whole"},
+    }
+    assert (out / "report.txt").read_text() == "whole has 3\n"
+    # Airflow ran only the proxy task, and holds no XCom of a task that does not exist there.
+    path = f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run.run_id, safe='')}"
+    tis = zc.client.request("GET", f"{path}/taskInstances")["task_instances"]
+    assert [(ti["task_id"], ti["state"]) for ti in tis] == [(PROXY_ID, "success")]
+    xcoms = zc.client.request("GET", f"{path}/taskInstances/~/xcomEntries")["xcom_entries"]
+    assert {entry["task_id"] for entry in xcoms} <= {PROXY_ID}
+
+
+def test_whole_dag_with_a_sensor_fails_definitions_naming_dag_task_class_and_reason(
+    zero_code_airflow: ZeroCodeAirflow,
+) -> None:
+    zc = zero_code_airflow
+    zc.airflow.wait_for_dags({"zc_whole_refused"})
+    instance = AirflowInstance(
+        BasicAuthBackend(zc.airflow.url, ADMIN_USERNAME, ADMIN_PASSWORD), name="zc_whole"
+    )
+    with pytest.raises(ZeroCodeDefinitionError) as raised:
+        build_defs_from_airflow_instance(
+            airflow_instance=instance,
+            dag_selector_fn=lambda dag: dag.dag_id == "zc_whole_refused",
+            zero_code=ZeroCode(dags=["zc_whole_*"]),
+        )
+    message = str(raised.value)
+    for part in (
+        "zc_whole/zc_whole_refused.wait_for_file",
+        "airflow.providers.standard.sensors.python.PythonSensor",
+        "sensor",
+        "proxied as a whole",
+    ):
+        assert part in message
+    # The eligible task after it is not named as refused.
+    assert "zc_whole_refused.after_wait" not in message

@@ -1,0 +1,173 @@
+"""The record a whole-DAG proxy writes of the tasks it replaced (Airflow side) and its reader and planner
+(Dagster side), without a running Airflow: the DAG objects are Airflow's own, the snapshot is built from
+the records the REST client would return."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import dagster as dg
+import pytest
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.providers.standard.operators.python import BranchPythonOperator
+from airflow.sdk import DAG, task
+
+from airlift_components.airflow_api import DagRecord, TaskRecord
+from airlift_components.conventions import (
+    ORIGINAL_TASKS_DOC_PREFIX,
+    PROXIED_DAG_TAG,
+    PROXY_MARKER_FIELD,
+)
+from airlift_components.core.snapshot import AirflowSnapshot
+from airlift_components.core.zero_code import (
+    OriginalTask,
+    ZeroCode,
+    ZeroCodeDefinitionError,
+    original_tasks,
+    plan_zero_code,
+)
+from airlift_components.in_airflow.zero_code_relay import doc_md_with_original_tasks, original_tasks_record
+
+PROXY_ID = "DAGSTER_OVERRIDE_orders"
+
+
+def _dag() -> DAG:
+    with DAG("orders", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+
+        @task
+        def fan(x: int) -> int:
+            return x
+
+        @task(multiple_outputs=True)
+        def extract() -> dict:
+            return {}
+
+        load = BashOperator(task_id="load", bash_command="true")
+        report = BashOperator(task_id="report", bash_command="true", trigger_rule="all_done")
+        load >> report
+        extract() >> load
+        fan.expand(x=[1, 2]) >> report
+    return dag
+
+
+def _proxy(doc_md: str | None) -> TaskRecord:
+    return TaskRecord(
+        dag_id="orders",
+        task_id=PROXY_ID,
+        operator="WholeDagProxy",
+        doc_md=doc_md,
+        template_fields=(PROXY_MARKER_FIELD,),
+    )
+
+
+def _snapshot(doc_md: str | None) -> AirflowSnapshot:
+    return AirflowSnapshot(
+        instance_name="inst",
+        webserver_url="http://airflow.invalid",
+        airflow_version="3.3.0",
+        api_version="v2",
+        fetched_at=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        dags=(DagRecord(dag_id="orders", tags=(PROXIED_DAG_TAG,), fileloc="/dags/orders.py"),),
+        tasks={"orders": (_proxy(doc_md),)},
+        proxied_task_ids={"orders": (PROXY_ID,)},
+    )
+
+
+def test_record_lists_tasks_in_topological_order_and_reads_back_as_written() -> None:
+    record = original_tasks_record(list(_dag().task_dict.values()))
+    doc_md = doc_md_with_original_tasks("Orders.", record)
+    # Writing twice keeps one record line, after the user's own text.
+    assert doc_md_with_original_tasks(doc_md, record) == doc_md
+    assert doc_md.startswith("Orders.\n\n" + ORIGINAL_TASKS_DOC_PREFIX)
+    tasks = original_tasks(_proxy(doc_md), instance_name="inst", dag_id="orders")
+    assert tasks is not None
+    order = [t.task_id for t in tasks]
+    assert order.index("extract") < order.index("load") < order.index("report")
+    assert order.index("fan") < order.index("report")
+    by_id = {t.task_id: t for t in tasks}
+    assert by_id["load"] == OriginalTask(
+        "load", "airflow.providers.standard.operators.bash.BashOperator", ("extract",), False
+    )
+    assert by_id["report"].upstream_task_ids == ("fan", "load")
+    assert by_id["report"].trigger_rule == "all_done"
+    assert by_id["fan"].is_mapped is True
+    assert by_id["fan"].operator.endswith("._PythonDecoratedOperator")
+    assert original_tasks(_proxy("no record here"), instance_name="inst", dag_id="orders") is None
+
+
+@pytest.mark.parametrize(
+    ("line", "detail"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"task_id": "a"}', "expected a JSON list"),
+        ('[{"task_id": "a"}]', "operator must be a non-empty string"),
+        ('[{"task_id": "a", "operator": "m.X", "upstream_task_ids": ["ghost"]}]', "['ghost']"),
+    ],
+)
+def test_malformed_record_fails_naming_instance_dag_and_proxy_task(line: str, detail: str) -> None:
+    with pytest.raises(ZeroCodeDefinitionError) as raised:
+        original_tasks(_proxy(ORIGINAL_TASKS_DOC_PREFIX + line), instance_name="inst", dag_id="orders")
+    assert f"inst/orders.{PROXY_ID}" in str(raised.value)
+    assert detail in str(raised.value)
+
+
+def test_whole_dag_plan_gives_every_task_an_asset_as_dag_targets_with_deps_between_them() -> None:
+    with DAG("orders", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+        extract = BashOperator(task_id="extract", bash_command="true")
+        extract >> BashOperator(task_id="load", bash_command="true")
+    doc_md = doc_md_with_original_tasks(None, original_tasks_record(list(dag.task_dict.values())))
+    plan = plan_zero_code(_snapshot(doc_md), ZeroCode(dags=["orders"]), {})
+    assert [(t.task_id, t.whole_dag, t.upstream_task_ids) for t in plan.tasks] == [
+        ("extract", True, ()),
+        ("load", True, ("extract",)),
+    ]
+    keys = [dg.AssetKey(["inst", "task", "orders", task_id]) for task_id in ("extract", "load")]
+    assert plan.whole_dag_keys() == {"orders": keys}
+    # No task-level proxy relays these tasks; the sensor treats them as DAG-mapped.
+    assert plan.task_ids_by_dag() == {}
+    assert [asset.dag_ids for asset in plan.mapped_assets()] == [("orders",), ("orders",)]
+
+
+def test_whole_dag_with_branch_trigger_rule_or_dag_mapped_assets_fails_naming_each() -> None:
+    with DAG("orders", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+        choose = BranchPythonOperator(task_id="choose", python_callable=lambda: "load")
+        choose >> BashOperator(task_id="load", bash_command="true", trigger_rule="one_success")
+    doc_md = doc_md_with_original_tasks(None, original_tasks_record(list(dag.task_dict.values())))
+    with pytest.raises(ZeroCodeDefinitionError) as raised:
+        plan_zero_code(
+            _snapshot(doc_md), ZeroCode(dags=["orders"]), {}, {"orders": [dg.AssetKey("orders_table")]}
+        )
+    message = str(raised.value)
+    assert "inst/orders.choose (airflow.providers.standard.operators.python.BranchPythonOperator)" in message
+    assert "branch" in message.lower()
+    assert "inst/orders.load" in message and "'one_success'" in message
+    assert "DAG-mapped assets [orders_table]" in message
+
+
+def test_runner_answers_xcom_reads_of_same_run_tasks_from_the_payload_without_airflow() -> None:
+    """The Execution-API stand-in serves ``upstream_xcoms`` (no REST client given: Airflow is never asked)."""
+    import httpx
+
+    from airlift_components.formats.zero_code import ZeroCodePayload
+    from airlift_components.in_airflow.zero_code.execution_api import ExecutionApiStandIn
+
+    payload = ZeroCodePayload(
+        dag_id="orders",
+        task_id="load",
+        run_id="manual__1",
+        dags_folder="/dags",
+        dag_file="orders.py",
+        upstream_xcoms={"extract": {"return_value": {"total": 3}, "total": 3}},
+    )
+    stand_in = ExecutionApiStandIn(payload, rest=None)
+
+    def ask(method: str, path: str) -> httpx.Response:
+        return stand_in(httpx.Request(method, f"http://runner.invalid{path}"))
+
+    assert ask("GET", "/xcoms/orders/manual__1/extract/total").json() == {"key": "total", "value": 3}
+    assert ask("GET", "/xcoms/orders/manual__1/extract/return_value").json()["value"] == {"total": 3}
+    assert ask("GET", "/xcoms/orders/manual__1/extract/absent").status_code == 404
+    assert ask("HEAD", "/xcoms/orders/manual__1/extract/total").headers["Content-Range"] == "map_indexes 1"
+    # Another DAG run's XCom of the same task id is not this run's: it would be read from Airflow.
+    with pytest.raises(LookupError):
+        ask("GET", "/xcoms/orders/manual__2/extract/total")
