@@ -28,6 +28,7 @@ import contextlib
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -100,6 +101,13 @@ def run_zero_code_task(
         dagster.Failure: no Airflow run tags, bad settings, the runner wrote no result, or the task failed
             (``allow_retries=False``: Airflow owns retries).
     """
+    # Checked first: a wrong path would otherwise surface as Popen's FileNotFoundError after a REST request.
+    if shutil.which(task.settings.python) is None:
+        raise _failure(
+            f"{task.where}: the zero-code runner python {task.settings.python!r} (zero_code runner.python in "
+            "YAML, ZeroCode(python=...) in Python) is not an executable file on this machine; point it at "
+            "the Python of the environment that has the DAGs' dependencies"
+        )
     tags = context.run.tags
     upstream = run_xcoms(context.instance, context.run_id, task) if task.dag_tasks else {}
     if upstream:
