@@ -99,6 +99,7 @@ def _task_asset(
         keys=task.keys,
         settings=zero_code,
         dag_tasks=dict(dag_tasks),
+        kind=task.kind,
     )
     key = resource_key(instance_name)
     if len({spec.partitions_def for spec in specs}) > 1:

@@ -17,28 +17,23 @@ def test_corpus_summary_counts_kinds_and_shares_and_lists_each_refused_task_with
     tmp_path: Path,
 ) -> None:
     dags = tmp_path / "dags"
-    empty = "does no work (EmptyOperator); there is nothing to migrate; keep it in Airflow (proxied: False)"
     sensor = "waits on state that lives in Airflow (sensor); keep it in Airflow (proxied: False)"
     tasks = [
         _task(str(dags / "a.py"), "p1", "python"),
         _task(str(dags / "a.py"), "p2", "python"),
         _task(str(dags / "a.py"), "b", "bash"),
         _task(str(dags / "b.py"), "wait", "refused", sensor),
-        _task(str(dags / "b.py"), "start", "refused", empty),
+        _task(str(dags / "b.py"), "start", "empty"),
     ]
     summary = summarize_corpus(tasks, {str(dags / "c.py"): "ImportError: x"}, ["dags"], tmp_path)
-    assert (summary["tasks"], summary["eligible"], summary["eligible_share"]) == (5, 3, 0.6)
-    # The EmptyOperator does no work: the share of tasks that do work leaves it out.
+    assert (summary["tasks"], summary["eligible"], summary["eligible_share"]) == (5, 4, 0.8)
+    # The EmptyOperator is eligible but does no work: the share of tasks that do work leaves it out.
     assert (summary["tasks_doing_work"], summary["eligible_share_of_tasks_doing_work"]) == (4, 0.75)
-    assert summary["by_kind"] == {"bash": 1, "python": 2, "refused": 2}
-    assert summary["by_folder"] == {"dags": {"bash": 1, "python": 2, "refused": 2}}
-    assert summary["refused_by_reason"] == {
-        "waits on state that lives in Airflow (sensor)": 1,
-        "does no work (EmptyOperator)": 1,
-    }
+    assert summary["by_kind"] == {"bash": 1, "empty": 1, "python": 2, "refused": 1}
+    assert summary["by_folder"] == {"dags": {"bash": 1, "empty": 1, "python": 2, "refused": 1}}
+    assert summary["refused_by_reason"] == {"waits on state that lives in Airflow (sensor)": 1}
     assert [(t["file"], t["task_id"], t["reason"]) for t in summary["refused"]] == [
-        ("dags/b.py", "wait", sensor),
-        ("dags/b.py", "start", empty),
+        ("dags/b.py", "wait", sensor)
     ]
     assert summary["import_errors"] == {"dags/c.py": "ImportError: x"}
 
