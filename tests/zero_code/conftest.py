@@ -103,7 +103,7 @@ def zero_code_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zero
 
 
 class ZeroCodeDagster(LocalDagster):
-    """``dagster dev`` (webserver + daemon, queued runs) serving ``workspace.yaml``: one code location per
+    """``dagster dev`` (webserver + daemon, queued runs launched in parallel) serving ``workspace.yaml``: one code location per
     Dagster test project (end to end, relay, whole DAG), so their modules share one Dagster start."""
 
     def _command(self) -> list[str]:
@@ -141,7 +141,8 @@ def zero_code_dagster(
 ) -> Iterator[LocalDagster]:
     """One Dagster for the session serving the three Dagster test projects, its URL in every proxy's Variable."""
     zero_code_airflow.airflow.wait_for_dags(set().union(*DAGSTER_LOCATIONS.values()))
-    server = ZeroCodeDagster(tmp_path_factory.mktemp("zc_dagster_home"), mode="dagster_dev_defaults")
+    # Queued runs launched in parallel: the relay DAG's dozen proxies would otherwise wait in line.
+    server = ZeroCodeDagster(tmp_path_factory.mktemp("zc_dagster_home"), mode="dagster_dev_threaded_queue")
     try:  # a start that times out leaves processes behind: stop them too
         server.start(zero_code_airflow.airflow.url)
         for variable in DAGSTER_URL_VARIABLES:
