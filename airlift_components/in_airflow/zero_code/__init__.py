@@ -13,6 +13,7 @@ See :mod:`airlift_components.formats.zero_code` for both files.
 
 | module | what |
 | --- | --- |
+| ``dag_file`` | both versions: the DAG file parsed with proxying off, the original task checked eligible |
 | ``runner`` | :func:`run_task`: parse, check eligibility, run, collect the result (Airflow 3) |
 | ``runner_airflow2`` | the same on Airflow 2: Airflow's context on an in-memory run |
 | ``airflow2_stand_ins`` | Airflow 2: REST v1 XCom and run history, the metadata database refused |

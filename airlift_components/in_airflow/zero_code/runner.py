@@ -18,12 +18,9 @@ On Airflow 2 :func:`run_task` hands the payload to :mod:`.runner_airflow2` (no T
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -35,21 +32,13 @@ from airlift_components.formats.zero_code import (
     ZeroCodeResult,
     connection_passwords,
 )
-from airlift_components.formats.zero_code_eligibility import classify_task
 from airlift_components.in_airflow.zero_code.airflow_rest import missing_connection_hint, rest_client
+from airlift_components.in_airflow.zero_code.dag_file import original_task, parse_dag_file
 from airlift_components.in_airflow.zero_code.errors import (
     ZeroCodeInputError,
-    ZeroCodeRefusedError,
     ZeroCodeUnsupportedError,
 )
 
-_CALLBACKS = (
-    "on_execute_callback",
-    "on_failure_callback",
-    "on_success_callback",
-    "on_retry_callback",
-    "on_skipped_callback",
-)
 # Exceptions after which Airflow must not retry the task.
 _NO_RETRY = {
     "AirflowFailException",
@@ -143,65 +132,8 @@ def load_task(payload: ZeroCodePayload) -> Any:
         ZeroCodeInputError: the file does not exist or fails to import, or has no such DAG or task.
         ZeroCodeRefusedError: the task is not eligible for zero-code.
     """
-    dag_path = payload.dag_path
-    if not dag_path.is_file():
-        raise ZeroCodeInputError(
-            f"{payload.describe()}: DAG file {dag_path} does not exist (dags_folder {payload.dags_folder!r}, "
-            f"dag_file {payload.dag_file!r})"
-        )
-    from airflow.dag_processing.dagbag import BundleDagBag
-
-    with proxying_disabled():
-        bag = BundleDagBag(
-            dag_folder=str(dag_path),
-            bundle_path=Path(payload.dags_folder),
-            bundle_name="zero-code",
-            safe_mode=False,
-            load_op_links=False,
-        )
-    if bag.import_errors:
-        details = "; ".join(
-            f"{file}: {text.strip().splitlines()[-1]}" for file, text in bag.import_errors.items()
-        )
-        raise ZeroCodeInputError(f"{payload.describe()}: DAG file {dag_path} failed to import: {details}")
-    dag = bag.dags.get(payload.dag_id)
-    if dag is None:
-        raise ZeroCodeInputError(
-            f"{payload.describe()}: DAG {payload.dag_id!r} is not defined in {dag_path} "
-            f"(it defines: {sorted(bag.dags)})"
-        )
-    task = dag.task_dict.get(payload.task_id)
-    if task is None:
-        raise ZeroCodeInputError(
-            f"{payload.describe()}: DAG {payload.dag_id!r} has no task {payload.task_id!r} "
-            f"(its tasks: {sorted(dag.task_dict)})"
-        )
-    cls = type(task)
-    verdict = classify_task(
-        operator_class=cls.__name__,
-        operator_module=cls.__module__,
-        is_mapped=_is_mapped(task),
-        deferrable=bool(getattr(task, "deferrable", False)),
-        base_classes=[f"{base.__module__}.{base.__name__}" for base in cls.__mro__[1:]],
-    )
-    if not verdict.eligible:
-        raise ZeroCodeRefusedError(
-            verdict.message(
-                instance_name=payload.instance_name or "airflow", dag_id=dag.dag_id, task_id=task.task_id
-            )
-        )
-    if payload.map_index != -1:
-        raise ZeroCodeRefusedError(
-            f"{payload.describe()}: map_index {payload.map_index} given for an unmapped task"
-        )
-    for name in _CALLBACKS:
-        # Callbacks fire once, in Airflow, on the proxy task.
-        if hasattr(task, name):
-            setattr(task, name, [])
-    for name in ("email_on_failure", "email_on_retry"):
-        if hasattr(task, name):
-            setattr(task, name, False)
-    return task
+    bag = parse_dag_file(payload, airflow_major=3)
+    return original_task(payload, bag, airflow_major=3, no_callbacks=[])
 
 
 def check_dag_source(payload: ZeroCodePayload, rest: Any) -> None:
@@ -235,29 +167,6 @@ def check_dag_source(payload: ZeroCodePayload, rest: Any) -> None:
             f"(DAG version {version}); deploy the same DAG files to the runner's dags_folder, or retry once "
             "Airflow has parsed the new file"
         )
-
-
-@contextlib.contextmanager
-def proxying_disabled() -> Iterator[None]:
-    """While parsing, make ``proxying_to_dagster`` a no-op so the DAG keeps its original tasks."""
-    import airlift_components.in_airflow as package
-    import airlift_components.in_airflow.proxying as module
-
-    def _off(**_: Any) -> None:
-        return None
-
-    saved = (package.proxying_to_dagster, module.proxying_to_dagster)
-    package.proxying_to_dagster = module.proxying_to_dagster = _off  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        package.proxying_to_dagster, module.proxying_to_dagster = saved  # type: ignore[assignment]
-
-
-def _is_mapped(task: Any) -> bool:
-    return type(task).__name__ in ("MappedOperator", "DecoratedMappedOperator") or bool(
-        getattr(task, "is_mapped", False) is True
-    )
 
 
 def airflow_major_version() -> int:

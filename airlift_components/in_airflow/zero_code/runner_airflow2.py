@@ -24,8 +24,6 @@ read, one for the previous successful run (the context reads it eagerly, as Airf
 
 from __future__ import annotations
 
-import re
-import sys
 import time
 from typing import Any
 from urllib.parse import quote
@@ -34,7 +32,6 @@ from airlift_components.formats.zero_code import (
     ZeroCodePayload,
     ZeroCodeResult,
 )
-from airlift_components.formats.zero_code_eligibility import classify_task
 from airlift_components.in_airflow.zero_code.airflow2_stand_ins import (
     RETURN_KEY,
     Captured,
@@ -43,23 +40,14 @@ from airlift_components.in_airflow.zero_code.airflow2_stand_ins import (
     metadata_db_refused,
 )
 from airlift_components.in_airflow.zero_code.airflow_rest import missing_connection_hint, rest_client
+from airlift_components.in_airflow.zero_code.dag_file import original_task, parse_dag_file
 from airlift_components.in_airflow.zero_code.errors import (
     ZeroCodeInputError,
-    ZeroCodeRefusedError,
     ZeroCodeUnsupportedError,
 )
 
-# Airflow 2's DagBag imports a DAG file under a mangled module name; messages show the file's own name.
-_MANGLED_MODULE = re.compile(r"^unusual_prefix_[0-9a-f]+_")
 # Exceptions after which Airflow must not retry the task (as on the Airflow 3 path).
 _NO_RETRY = {"AirflowFailException", "AirflowSensorTimeout", "ZeroCodeUnsupportedError"}
-_CALLBACKS = (
-    "on_execute_callback",
-    "on_failure_callback",
-    "on_success_callback",
-    "on_retry_callback",
-    "on_skipped_callback",
-)
 
 
 def run_task_airflow2(payload: ZeroCodePayload) -> ZeroCodeResult:
@@ -117,71 +105,8 @@ def load_task_airflow2(payload: ZeroCodePayload) -> Any:
         ZeroCodeInputError: the file does not exist or fails to import, or has no such DAG or task.
         ZeroCodeRefusedError: the task is not eligible for zero-code on Airflow 2.
     """
-    from airlift_components.in_airflow.zero_code.runner import _is_mapped, proxying_disabled
-
-    dag_path = payload.dag_path
-    if not dag_path.is_file():
-        raise ZeroCodeInputError(
-            f"{payload.describe()}: DAG file {dag_path} does not exist (dags_folder {payload.dags_folder!r}, "
-            f"dag_file {payload.dag_file!r})"
-        )
-    from airflow.models.dagbag import DagBag
-
-    # An Airflow 2 worker has its DAGs folder on sys.path (helper modules next to the DAG files).
-    if payload.dags_folder not in sys.path:
-        sys.path.insert(0, payload.dags_folder)
-    with proxying_disabled():
-        bag = DagBag(
-            dag_folder=str(dag_path),
-            include_examples=False,
-            safe_mode=False,
-            read_dags_from_db=False,
-            load_op_links=False,
-        )
-    if bag.import_errors:
-        details = "; ".join(
-            f"{file}: {text.strip().splitlines()[-1]}" for file, text in bag.import_errors.items()
-        )
-        raise ZeroCodeInputError(f"{payload.describe()}: DAG file {dag_path} failed to import: {details}")
-    dag = bag.dags.get(payload.dag_id)
-    if dag is None:
-        raise ZeroCodeInputError(
-            f"{payload.describe()}: DAG {payload.dag_id!r} is not defined in {dag_path} "
-            f"(it defines: {sorted(bag.dags)})"
-        )
-    task = dag.task_dict.get(payload.task_id)
-    if task is None:
-        raise ZeroCodeInputError(
-            f"{payload.describe()}: DAG {payload.dag_id!r} has no task {payload.task_id!r} "
-            f"(its tasks: {sorted(dag.task_dict)})"
-        )
-    cls = type(task)
-    verdict = classify_task(
-        operator_class=cls.__name__,
-        operator_module=_MANGLED_MODULE.sub("", cls.__module__),
-        is_mapped=_is_mapped(task),
-        deferrable=bool(getattr(task, "deferrable", False)),
-        base_classes=[f"{base.__module__}.{base.__name__}" for base in cls.__mro__[1:]],
-        airflow_major=2,
-    )
-    if not verdict.eligible:
-        raise ZeroCodeRefusedError(
-            verdict.message(
-                instance_name=payload.instance_name or "airflow", dag_id=dag.dag_id, task_id=task.task_id
-            )
-        )
-    if payload.map_index != -1:
-        raise ZeroCodeRefusedError(
-            f"{payload.describe()}: map_index {payload.map_index} given for an unmapped task"
-        )
-    for name in _CALLBACKS:
-        # Callbacks fire once, in Airflow, on the proxy task.
-        if hasattr(task, name):
-            setattr(task, name, None)
-    for name in ("email_on_failure", "email_on_retry"):
-        if hasattr(task, name):
-            setattr(task, name, False)
-    return task
+    bag = parse_dag_file(payload, airflow_major=2)
+    return original_task(payload, bag, airflow_major=2, no_callbacks=None)
 
 
 def check_dag_source_airflow2(payload: ZeroCodePayload, rest: Any) -> None:
