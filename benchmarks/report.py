@@ -210,6 +210,9 @@ def report(results_dir: Path = RESULTS) -> str:
     parts = _run_tables(results, overhead)
     if overhead:
         parts.append(overhead_breakdown(overhead))
+    zero_code_path = results_dir / "zero_code.json"
+    if zero_code_path.exists():
+        parts.append(zero_code(json.loads(zero_code_path.read_text())))
     for size in SMALLER_SIZES:
         if (results_dir / size).is_dir():
             parts.append(f"**Size {size}** (`make bench SIZE={size}`, `benchmarks/results/{size}/`):")
@@ -281,7 +284,95 @@ def overhead_breakdown(overhead: dict[str, Any]) -> str:
                 "–" if value is None else (f"{value:.0f}" if "requests" in key else f"{value:.2f} s")
             )
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    defs_load = overhead.get("definitions_load")
+    if defs_load:
+        rows += [
+            "",
+            f"Loading the definitions in a fresh interpreter from the snapshot cache, as a run worker and each "
+            f"multiprocess step do (medians of {len(defs_load['samples'])}): "
+            + ", ".join(
+                f"{label} {defs_load[key]:.2f} s"
+                for key, label in (
+                    ("median_interpreter_start_s", "interpreter start"),
+                    ("median_import_dagster_s", "`import dagster`"),
+                    ("median_import_airlift_components_core_s", "`import airlift_components.core`"),
+                    ("median_definitions_file_s", "the definitions file (snapshot from the cache)"),
+                    ("median_resolve_repository_s", "resolving the repository"),
+                )
+            )
+            + ".",
+        ]
     return "\n".join(rows)
+
+
+ZERO_CODE_KINDS = {"python": "PythonOperator writing a file", "bash": "BashOperator writing a file"}
+RUNNER_PHASES = (
+    ("median_interpreter_start_s", "interpreter start"),
+    ("median_runner_imports_s", "imports (Airflow, ours)"),
+    ("median_dag_source_check_s", "DAG-source check (1 REST request)"),
+    ("median_dag_parse_s", "DAG parse"),
+    ("median_task_runner_setup_s", "Task SDK imports and set-up"),
+    ("median_task_s", "the task"),
+    ("median_interpreter_exit_s", "interpreter exit"),
+    ("median_wall_s", "total"),
+)
+
+
+def zero_code(data: dict[str, Any]) -> str:
+    """Zero-code against hand-written assets (medians, ratios, where the time goes) and the eligible share."""
+    rows: list[str] = []
+    overhead = data.get("overhead")
+    if overhead:
+        dags = overhead["dags"]
+        runs = len(next(iter(dags.values()))["samples"])
+        rows += [
+            f"Zero-code against a hand-written asset doing the same work (`python -m benchmarks.zero_code`), "
+            f"Airflow {overhead['airflow_version']}, Dagster `{overhead['dagster_mode']}`, medians of {runs}; "
+            f"load {_load(data)}:",
+            "",
+            "| proxied task | Airflow task: hand-written / zero-code (ratio) | Dagster run: hand-written / "
+            "zero-code (ratio) |",
+            "| --- | --- | --- |",
+        ]
+        for kind, label in ZERO_CODE_KINDS.items():
+            hand, zero = dags[f"zcb_hand_{kind}"], dags[f"zcb_zero_{kind}"]
+            ratio = overhead["ratio_zero_over_hand"][kind]
+            rows.append(
+                f"| {label} | {hand['median_task_s']:.2f} s / {zero['median_task_s']:.2f} s "
+                f"({ratio['task_s']:.2f}x) | {hand['median_dagster_run_s']:.2f} s / "
+                f"{zero['median_dagster_run_s']:.2f} s ({ratio['dagster_run_s']:.2f}x) |"
+            )
+        zero = dags["zcb_zero_python"]
+        rows += [
+            "",
+            f"The zero-code Python run, from its event log: step start -> runner started (the payload, 1 REST "
+            f"request) {zero['median_payload_build_s']:.2f} s, the runner process "
+            f"{zero['median_runner_process_s']:.2f} s, result observed -> run end "
+            f"{zero['median_after_result_s']:.2f} s.",
+            "",
+            "| the runner alone, fresh interpreter (medians) | "
+            + " | ".join(f"{name.replace('_', ' ')}" for name in overhead["runner_phases"])
+            + " |",
+            "| --- |" + " --- |" * len(overhead["runner_phases"]),
+        ]
+        for key, label in RUNNER_PHASES:
+            rows.append(
+                f"| {label} | "
+                + " | ".join(f"{phases[key]:.2f} s" for phases in overhead["runner_phases"].values())
+                + " |"
+            )
+    corpus = data["corpus"]
+    kinds = ", ".join(f"{kind} {count}" for kind, count in corpus["by_kind"].items())
+    refused = "; ".join(f"{count}: {reason}" for reason, count in corpus["refused_by_reason"].items())
+    rows += [
+        "" if rows else "",
+        f"Eligible for zero-code on the repository's DAGs ({', '.join(corpus['folders'])}; Airflow 3 `DagBag`, "
+        f"the runner's rules): {corpus['eligible']} of {corpus['tasks']} tasks "
+        f"({corpus['eligible_share']:.0%}); of the {corpus['tasks_doing_work']} tasks that do work (all but "
+        f"EmptyOperator and the like), {corpus['eligible_share_of_tasks_doing_work']:.0%}. By kind: {kinds}. "
+        f"Refused ({len(corpus['refused'])}, listed in the JSON): {refused}.",
+    ]
+    return "\n".join(rows).strip()
 
 
 def peering(data: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ Per Airflow version: start a fresh Airflow, seed it, run our scenarios 1-4, dags
 and only then our latency scenario, whose triggered runs would otherwise be part of the history that the
 second catch-up reads: both packages catch up on the same, identical Airflow state.
 
-Full-size results go to ``benchmarks/results/<airflow-version>.json`` (``proxied_overhead.json``,
+Full-size results go to ``benchmarks/results/<airflow-version>.json`` (``proxied_overhead.json``, ``zero_code.json``,
 ``catch_up_repeats.json``); other sizes to ``benchmarks/results/<size>/`` (in the README too). dagster-airlift runs
 from ``.venv-bench-ref`` (``make install-bench-ref``).
 """
@@ -135,6 +135,14 @@ def proxied_overhead(out: Path, runs: int = 10) -> dict[str, Any]:
     """6. ``benchmarks.proxied_overhead``: the proxied-task overhead on a real Airflow 3 and Dagster, in
     both Dagster setups it measures; writes ``out``."""
     command = [str(VENVS[3] / "bin" / "python"), "-m", "benchmarks.proxied_overhead"]
+    command += ["--runs", str(runs), "--out", str(out)]
+    return run_json(command, out, timeout=7200)
+
+
+def zero_code(out: Path, runs: int = 10) -> dict[str, Any]:
+    """``benchmarks.zero_code``: zero-code against hand-written assets on a real Airflow 3 and Dagster, and
+    the share of the repository's tasks eligible for zero-code; writes ``out``."""
+    command = [str(VENVS[3] / "bin" / "python"), "-m", "benchmarks.zero_code"]
     command += ["--runs", str(runs), "--out", str(out)]
     return run_json(command, out, timeout=7200)
 
@@ -329,6 +337,9 @@ def main() -> None:
     parser.add_argument("--no-reference", action="store_true", help="skip dagster-airlift on Airflow 2")
     parser.add_argument("--no-proxied-overhead", action="store_true", help="skip scenario 6 (Airflow 3)")
     parser.add_argument(
+        "--no-zero-code", action="store_true", help="skip the zero-code benchmark (Airflow 3)"
+    )
+    parser.add_argument(
         "--catch-up-repeats",
         type=int,
         default=0,
@@ -371,6 +382,13 @@ def main() -> None:
             overhead = proxied_overhead(out)
             modes = {name: mode["median_overhead_s"] for name, mode in overhead["modes"].items()}
             print(f"[bench] proxied overhead medians: {modes}; wrote {out.relative_to(REPO)}", flush=True)
+        if major == 3 and not args.no_zero_code and args.size != "smoke":
+            out = results_dir / "zero_code.json"
+            measured = zero_code(out)
+            ratios = measured["overhead"]["ratio_zero_over_hand"]
+            print(
+                f"[bench] zero-code/hand-written ratios: {ratios}; wrote {out.relative_to(REPO)}", flush=True
+            )
     if args.catch_up_repeats:
         repeats = catch_up_repeats(catch_ups, size, work, args.catch_up_repeats)
         path = results_dir / f"catch_up_repeats{suffix}.json"

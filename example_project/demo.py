@@ -1,13 +1,15 @@
 """`make demo`: the migration tutorial, run for real on this machine.
 
-1. ``dbt parse`` builds the dbt manifest the Dagster definitions read.
+1. ``dbt parse`` builds the dbt manifest the Dagster definitions read (not for ``migrate_zero_code``).
 2. Airflow 3 starts on 127.0.0.1:8080 (admin/admin) with a working copy of ``example_project/airflow_dags``
    under ``.demo/`` (the repository's files are never edited), and ``dagster dev`` on 127.0.0.1:3000
    with the stage picked by ``--stage`` (default ``migrate``).
 3. ``rebuild_customers_list`` runs in Airflow; the demo waits until Dagster shows its assets materialized.
-4. ``build_dbt_models`` is flipped to ``proxied: True`` (the whole DAG for ``migrate_dag_level``), Airflow
-   reparses, Dagster reloads, and the DAG runs again: now the dbt models run in Dagster.
-5. A table shows, per asset, which side materialized it last and a link to the run.
+4. ``build_dbt_models`` is flipped to ``proxied: True`` (the whole DAG for ``migrate_dag_level``, all three
+   tasks for ``migrate_zero_code``), Airflow reparses, Dagster reloads, and the DAG runs again: now the dbt
+   models (for ``migrate_zero_code``: the tasks' own Airflow code) run in Dagster.
+5. A table shows, per asset, which side materialized it last and a link to the run. ``migrate_zero_code``
+   also compares the side effects (DuckDB tables, ``customers.csv``) of the proxied run with the Airflow run's.
 
 With ``--deploy postgres`` (``make demo DEPLOY=postgres``) the migrate stage runs on the production profile of
 ``example_project/deploy/``: a throwaway Postgres holds Airflow's and Dagster's databases, Airflow runs with
@@ -22,6 +24,7 @@ its own process group and is stopped on exit.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -69,8 +72,13 @@ PROXY_MODE = {
     "migrate": "task",
     "migrate_with_check": "task",
     "migrate_dag_level": "dag",
+    "migrate_zero_code": "all_tasks",
 }
-MIGRATE_STAGES = {"migrate", "migrate_dag_level", "migrate_with_check"}
+MIGRATE_STAGES = {"migrate", "migrate_dag_level", "migrate_with_check", "migrate_zero_code"}
+# Stages whose proxied run is compared, side effect by side effect, with the Airflow run before it.
+SIDE_EFFECT_STAGES = {"migrate_zero_code"}
+# Stages whose definitions read no dbt manifest (Airflow's own `dbt build` task does not need one).
+NO_DBT_ASSET_STAGES = {"migrate_zero_code"}
 # Stages with the `validate_exported_csv` asset check, and the asset it targets.
 CHECKED_ASSET = {
     "peer_with_check": (AIRFLOW_INSTANCE_NAME, "dag", MAIN_DAG),
@@ -235,14 +243,15 @@ def build_dbt_manifest(env: dict[str, str]) -> Path:
 
 
 def flip_to_proxied(dags_dir: Path, mode: str) -> None:
-    """Mark ``build_dbt_models`` (``mode="task"``) or the whole DAG (``"dag"``) proxied in the working copy."""
+    """Mark ``build_dbt_models`` (``mode="task"``), every task (``"all_tasks"``) or the whole DAG (``"dag"``)
+    proxied in the working copy."""
     state_file = dags_dir / "proxied_state" / f"{MAIN_DAG}.yaml"
     if mode == "dag":
         state: dict = {"proxied": True}
     else:
         state = yaml.safe_load(state_file.read_text())
         for task in state["tasks"]:
-            if task["id"] == DBT_TASK:
+            if mode == "all_tasks" or task["id"] == DBT_TASK:
                 task["proxied"] = True
     state_file.write_text(yaml.safe_dump(state, sort_keys=False))
     # Make sure the DAG processor sees a changed file, whatever its change detection.
@@ -254,6 +263,8 @@ def proxied_in_airflow(client: AirflowClient, mode: str) -> bool:
     tasks = client.list_tasks(MAIN_DAG)
     if mode == "dag":
         return all(PROXY_MARKER_FIELD in task.template_fields for task in tasks) and len(tasks) == 1
+    if mode == "all_tasks":
+        return len(tasks) == 3 and all(PROXY_MARKER_FIELD in task.template_fields for task in tasks)
     return any(task.task_id == DBT_TASK and PROXY_MARKER_FIELD in task.template_fields for task in tasks)
 
 
@@ -334,7 +345,7 @@ def print_table(rows: Sequence[AssetRow]) -> None:
 
 
 def write_summary(
-    paths: DemoPaths, stage: str, entry: str, value: Sequence[AssetRow] | dict[str, str]
+    paths: DemoPaths, stage: str, entry: str, value: Sequence[AssetRow] | dict[str, object]
 ) -> None:
     """Record a table (or the check result) in ``<workdir>/summary.json`` (what the end-to-end tests read)."""
     summary_file = paths.workdir / "summary.json"
@@ -404,6 +415,44 @@ def run_dag(client: AirflowClient, dag_id: str, logical_date: datetime | None, t
     return run_id
 
 
+def side_effects(paths: DemoPaths) -> dict[str, str] | None:
+    """Row count and content digest of every DuckDB table, and of ``customers.csv``; None while the
+    DuckDB file is locked by a writer."""
+    import duckdb
+
+    effects: dict[str, str] = {}
+    try:
+        with duckdb.connect(str(paths.duckdb_path), read_only=True) as connection:
+            tables = connection.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables ORDER BY 1, 2"
+            ).fetchall()
+            for schema, table in tables:
+                rows = sorted(map(repr, connection.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall()))
+                digest = hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
+                effects[f"duckdb {schema}.{table}"] = f"{len(rows)} rows, sha256 {digest}"
+    except duckdb.IOException:
+        return None
+    if paths.customers_csv.exists():
+        data = paths.customers_csv.read_bytes()
+        lines = len(data.splitlines())
+        effects[paths.customers_csv.name] = f"{lines} lines, sha256 {hashlib.sha256(data).hexdigest()[:16]}"
+    return effects
+
+
+def compare_side_effects(airflow_run: dict[str, str], proxied_run: dict[str, str]) -> dict:
+    """Print and return the side effects of both runs, and whether they are the same."""
+    match = airflow_run == proxied_run
+    for name in sorted({*airflow_run, *proxied_run}):
+        before, after = airflow_run.get(name, "missing"), proxied_run.get(name, "missing")
+        verdict = "same" if before == after else f"DIFFERENT (Airflow run: {before})"
+        progress(f"  {name}: {after} -- {verdict}")
+    progress(
+        "Side effects of the proxied run "
+        + ("match the Airflow run's" if match else "differ from the Airflow run's")
+    )
+    return {"airflow_run": airflow_run, "proxied_run": proxied_run, "match": match}
+
+
 def run_airflow_stages(
     stage: str,
     paths: DemoPaths,
@@ -442,25 +491,42 @@ def run_airflow_stages(
     first_table = describe_materializations(dagster, main_keys, airflow.url)
     print_table(first_table)
     write_summary(paths, stage, "first_run", first_table)
+    if stage in SIDE_EFFECT_STAGES:
+        airflow_effects = wait_for("the DuckDB file", lambda: side_effects(paths), timeout=timeout)
+        # Removed, so that a match proves the proxied run wrote them anew.
+        for path in (paths.duckdb_path, Path(f"{paths.duckdb_path}.wal"), paths.customers_csv):
+            path.unlink(missing_ok=True)
+        progress(
+            f"Recorded the Airflow run's side effects ({len(airflow_effects)}) and removed "
+            f"{paths.duckdb_path.name} and {paths.customers_csv.name}: the proxied run must write them again"
+        )
 
     keys = [*main_keys, dag_asset_key(MAPPED_TASK_DAG)]
     mode = PROXY_MODE.get(stage)
     if mode is None:
         progress(f"Stage {stage} has no executable assets for {MAIN_DAG}: nothing to proxy")
     else:
-        what = DBT_TASK if mode == "task" else f"the whole {MAIN_DAG} DAG"
+        what = {"task": DBT_TASK, "all_tasks": f"every task of {MAIN_DAG}"}.get(
+            mode, f"the whole {MAIN_DAG} DAG"
+        )
         progress(f"Flipping {what} to proxied in {paths.dags_dir / 'proxied_state' / (MAIN_DAG + '.yaml')}")
         flip_to_proxied(paths.dags_dir, mode)
         wait_for(f"Airflow to reparse {MAIN_DAG}", lambda: proxied_in_airflow(client, mode), timeout=timeout)
         progress("Airflow shows the proxied state; reloading the Dagster code location ...")
         dagster.reload_locations()
         started = time.time()
-        run_dag(client, MAIN_DAG, second_date, timeout)
+        second_run = run_dag(client, MAIN_DAG, second_date, timeout)
         wait_for(
             "Dagster materializations of the second run",
             lambda: materialized_since(dagster, main_keys, started),
             timeout=timeout,
         )
+        if stage in SIDE_EFFECT_STAGES:
+            states = task_states(client, MAIN_DAG, second_run)
+            progress(f"Airflow task states of the proxied run: {states}")
+            proxied_effects = wait_for("the DuckDB file", lambda: side_effects(paths), timeout=timeout)
+            comparison = compare_side_effects(airflow_effects, proxied_effects)
+            write_summary(paths, stage, "side_effects", {**comparison, "airflow_tasks": states})
     if stage in MIGRATE_STAGES:
         # summarize_orders is proxied as a whole DAG by the repository's own proxied state.
         summary_keys = [dag_asset_key(DAG_LEVEL_DAG), *assets_mapped_to(dagster, DAG_LEVEL_DAG)]
@@ -472,6 +538,11 @@ def run_airflow_stages(
             timeout=timeout,
         )
         keys += summary_keys
+        if stage in SIDE_EFFECT_STAGES:
+            summary_csv = paths.example_dir / "order_summary.csv"
+            lines = summary_csv.read_text().splitlines() if summary_csv.exists() else []
+            progress(f"{summary_csv}: {len(lines) - 1 if lines else 'missing'} order statuses")
+            write_summary(paths, stage, "order_summary_csv", {"path": str(summary_csv), "lines": lines})
     return describe_materializations(dagster, keys, airflow.url)
 
 
@@ -559,8 +630,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     progress(f"Stage {args.stage} ({profile}); everything is written under {paths.workdir}")
 
-    progress("Building the dbt manifest (dbt parse) ...")
-    progress(f"Manifest ready: {build_dbt_manifest(env)}")
+    if args.stage in NO_DBT_ASSET_STAGES:
+        progress(f"Stage {args.stage} has no dbt assets: no dbt manifest to build")
+    else:
+        progress("Building the dbt manifest (dbt parse) ...")
+        progress(f"Manifest ready: {build_dbt_manifest(env)}")
 
     airflow: LocalAirflow | None = None
     postgres = None
@@ -614,7 +688,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 paths.airflow_home,
                 port=args.airflow_port,
                 # Only the demo's own triggers create runs: no scheduled run on first parse.
-                extra_env={**env, "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False", **airflow_env},
+                extra_env={
+                    **env,
+                    "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+                    # Airflow's 5 s default fails tasks when a loaded laptop answers slowly (as deploy/ does).
+                    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
+                    **airflow_env,
+                },
             )
             progress(f"Starting Airflow 3 on {airflow.url} (user {ADMIN_USERNAME}/{ADMIN_PASSWORD}) ...")
             airflow.start(timeout=args.timeout)

@@ -10,6 +10,7 @@ each is still honoured, and falls back to this repository's layout:
 | ``AIRFLOW_HOME`` | ``$TUTORIAL_EXAMPLE_DIR/.airflow_home`` |
 | ``AIRLIFT_DUCKDB_PATH`` | ``$AIRFLOW_HOME/jaffle_shop.duckdb`` |
 | ``AIRLIFT_AIRFLOW_URL`` | ``http://localhost:8080`` |
+| ``AIRLIFT_AIRFLOW_PYTHON`` | the running Python (Airflow and Dagster share this repository's ``.venv``) |
 
 Imported by the Airflow DAG files too, so it imports neither dagster nor airflow.
 """
@@ -84,3 +85,17 @@ def dbt_executable() -> str:
     """The ``dbt`` next to the running Python (the project's virtualenv), else ``dbt`` from ``PATH``."""
     candidate = Path(sys.executable).parent / "dbt"
     return str(candidate) if candidate.exists() else (shutil.which("dbt") or "dbt")
+
+
+def airflow_python() -> str:
+    """``AIRLIFT_AIRFLOW_PYTHON``: the interpreter of Airflow's environment, where zero-code tasks run.
+
+    Raises ``ValueError`` naming the variable when it points at no executable file.
+    """
+    python = os.environ.get("AIRLIFT_AIRFLOW_PYTHON") or sys.executable
+    if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+        raise ValueError(
+            f"AIRLIFT_AIRFLOW_PYTHON={python!r} (the zero_code runner python) is not an executable file; "
+            "point it at the python of Airflow's environment, e.g. /opt/airflow-venv/bin/python"
+        )
+    return python

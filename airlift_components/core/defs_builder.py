@@ -54,12 +54,8 @@ from airlift_components.core.sensor import (
 )
 from airlift_components.core.snapshot import AirflowFilter, AirflowSnapshot, DagSelectorFn
 from airlift_components.core.snapshot_cache import load_snapshot
-from airlift_components.core.zero_code import (
-    ZeroCode,
-    ZeroCodePlan,
-    plan_zero_code,
-    zero_code_assets,
-)
+from airlift_components.core.zero_code import ZeroCode, ZeroCodePlan, plan_zero_code
+from airlift_components.core.zero_code_assets import zero_code_assets
 from airlift_components.formats.proxy_targets import PartitionFormat, ProxyTargets
 
 OnMissingMapping = Literal["error", "warn"]

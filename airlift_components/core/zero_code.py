@@ -3,8 +3,8 @@
 For each task of a DAG matched by :class:`ZeroCode` ``dags`` globs, :func:`plan_zero_code` decides from the
 snapshot (operator class and module, ``is_mapped``, or for a proxied task the original-operator line the
 proxy writes into its ``doc_md``) whether the task can run zero-code
-(:func:`~airlift_components.formats.zero_code_eligibility.classify_task`), and :func:`zero_code_assets`
-builds one executable multi-asset per eligible task: its task-mapped assets when it has a task mapping,
+(:func:`~airlift_components.formats.zero_code_eligibility.classify_task`), and
+:func:`~airlift_components.core.zero_code_assets.zero_code_assets` builds one executable multi-asset per eligible task: its task-mapped assets when it has a task mapping,
 otherwise the key ``<instance>/task/<dag_id>/<task_id>``. The asset body (:mod:`.zero_code_run`) starts the
 zero-code runner in Airflow's environment.
 
@@ -24,7 +24,6 @@ task requests and a cached snapshot keeps them).
 from __future__ import annotations
 
 import fnmatch
-import json
 import logging
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,19 +33,16 @@ import dagster as dg
 
 from airlift_components.airflow_api import TaskRecord
 from airlift_components.conventions import (
-    ORIGINAL_OPERATOR_DOC_PREFIX,
-    ORIGINAL_TASKS_DOC_PREFIX,
     PROXIED_DAG_TAG,
     PROXY_MARKER_FIELD,
 )
 from airlift_components.core.mappings import MappedAsset
 from airlift_components.core.naming import (
-    resource_key,
-    zero_code_group_name,
-    zero_code_op_name,
     zero_code_task_asset_key,
 )
 from airlift_components.core.snapshot import AirflowSnapshot
+from airlift_components.formats.proxy_records import OriginalTask, ProxyRecordError, original_operator
+from airlift_components.formats.proxy_records import original_tasks as read_original_tasks
 from airlift_components.formats.zero_code_eligibility import ZeroCodeEligibility, classify_task
 
 logger = logging.getLogger(__name__)
@@ -116,21 +112,11 @@ def _names(value: Iterable[str] | str, what: str) -> tuple[str, ...]:
 # ------------------------------------------------------------------ eligibility from the snapshot
 
 
-def original_operator(task: TaskRecord) -> str | None:
-    """``module.ClassName`` of the operator a proxy replaced, from the proxy's ``doc_md`` line, or None."""
-    # The proxy appends its record as the last such line; an earlier one is the user's own text.
-    for line in reversed((task.doc_md or "").splitlines()):
-        line = line.strip()
-        if line.startswith(ORIGINAL_OPERATOR_DOC_PREFIX):
-            return line[len(ORIGINAL_OPERATOR_DOC_PREFIX) :].strip() or None
-    return None
-
-
 def task_eligibility(task: TaskRecord, *, proxied: bool, airflow_major: int) -> ZeroCodeEligibility | None:
     """The verdict for one task of the snapshot; None for a proxied task whose original operator is not
     recorded (an older proxy): the runner then classifies the real class before running anything."""
     if proxied:
-        original = original_operator(task)
+        original = original_operator(task.doc_md)
         if original is None:
             return None
         module, _, name = original.rpartition(".")
@@ -148,70 +134,17 @@ def task_eligibility(task: TaskRecord, *, proxied: bool, airflow_major: int) -> 
     )
 
 
-@dataclass(frozen=True)
-class OriginalTask:
-    """One task that a whole-DAG proxy replaced, as its ``doc_md`` record names it."""
-
-    task_id: str
-    operator: str  # <module>.<ClassName>
-    upstream_task_ids: tuple[str, ...] = ()
-    is_mapped: bool = False
-    trigger_rule: str = "all_success"
-
-
 def original_tasks(task: TaskRecord, *, instance_name: str, dag_id: str) -> tuple[OriginalTask, ...] | None:
-    """The tasks a whole-DAG proxy replaced, from the last ``ORIGINAL_TASKS_DOC_PREFIX`` line of its
-    ``doc_md`` (written by ``in_airflow.zero_code_relay.doc_md_with_original_tasks``); None without one.
+    """The tasks a whole-DAG proxy replaced, from its ``doc_md`` record
+    (:func:`airlift_components.formats.proxy_records.original_tasks`); None without one.
 
     Raises:
-        ZeroCodeDefinitionError: the line is not a JSON list of task records (names instance, DAG, task).
+        ZeroCodeDefinitionError: the record is malformed (names instance, DAG and proxy task).
     """
-    for line in reversed((task.doc_md or "").splitlines()):
-        line = line.strip()
-        if line.startswith(ORIGINAL_TASKS_DOC_PREFIX):
-            return _parse_original_tasks(
-                line[len(ORIGINAL_TASKS_DOC_PREFIX) :], f"{instance_name}/{dag_id}.{task.task_id}"
-            )
-    return None
-
-
-def _parse_original_tasks(text: str, where: str) -> tuple[OriginalTask, ...]:
-    def bad(detail: str) -> ZeroCodeDefinitionError:
-        return ZeroCodeDefinitionError(
-            f"{where}: the whole-DAG proxy's record of its original tasks ({ORIGINAL_TASKS_DOC_PREFIX.strip()} "
-            f"line of its doc_md) is malformed: {detail}; is Airflow running another airlift-components version?"
-        )
-
     try:
-        items = json.loads(text)
-    except ValueError as exc:
-        raise bad(f"not valid JSON ({exc})") from None
-    if not isinstance(items, list):
-        raise bad(f"expected a JSON list, got {type(items).__name__}")
-    tasks = []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise bad(f"item {index} is not an object")
-        task_id, operator = item.get("task_id"), item.get("operator")
-        upstream, is_mapped = item.get("upstream_task_ids", []), item.get("is_mapped", False)
-        trigger_rule = item.get("trigger_rule", "all_success")
-        if not isinstance(task_id, str) or not task_id:
-            raise bad(f"item {index}: task_id must be a non-empty string, got {task_id!r}")
-        if not isinstance(operator, str) or not operator:
-            raise bad(f"task {task_id!r}: operator must be a non-empty string, got {operator!r}")
-        if not isinstance(upstream, list) or not all(isinstance(u, str) for u in upstream):
-            raise bad(f"task {task_id!r}: upstream_task_ids must be a list of strings, got {upstream!r}")
-        if not isinstance(is_mapped, bool):
-            raise bad(f"task {task_id!r}: is_mapped must be true or false, got {is_mapped!r}")
-        if not isinstance(trigger_rule, str):
-            raise bad(f"task {task_id!r}: trigger_rule must be a string, got {trigger_rule!r}")
-        tasks.append(OriginalTask(task_id, operator, tuple(upstream), is_mapped, trigger_rule))
-    known = {task.task_id for task in tasks}
-    for task in tasks:
-        unknown = sorted(set(task.upstream_task_ids) - known)
-        if unknown:
-            raise bad(f"task {task.task_id!r} has upstream task(s) {unknown} that the record does not list")
-    return tuple(tasks)
+        return read_original_tasks(task.doc_md, where=f"{instance_name}/{dag_id}.{task.task_id}")
+    except ProxyRecordError as exc:
+        raise ZeroCodeDefinitionError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -446,109 +379,3 @@ def _log_once(instance: str, dag_id: str, task_id: str, message: str, level: int
     if key not in _LOGGED:
         _LOGGED.add(key)
         logger.log(level, "zero-code: %s", message)
-
-
-# ------------------------------------------------------------------ the executable assets
-
-
-def zero_code_assets(
-    plan: ZeroCodePlan,
-    zero_code: ZeroCode,
-    *,
-    instance_name: str,
-    specs_by_key: Mapping[dg.AssetKey, dg.AssetSpec],
-) -> list[dg.AssetsDefinition]:
-    """One executable multi-asset per zero-code task.
-
-    ``specs_by_key`` holds the user's specs of mapped keys (they become the multi-asset's specs, made
-    skippable so a skipped task materializes nothing).
-
-    Raises:
-        ZeroCodeDefinitionError: a mapped key has no spec here (it is an executable asset defined in code),
-            or two zero-code tasks target one key.
-    """
-    owner: dict[dg.AssetKey, tuple[str, str]] = {}
-    # A whole-DAG proxy's tasks run in one Dagster run: deps give the order, and each reads its
-    # upstream tasks' results from the run by their first key.
-    whole_dag = {(t.dag_id, t.task_id): t.keys for t in plan.tasks if t.whole_dag}
-    assets = []
-    for task in plan.tasks:
-        where = f"{instance_name}/{task.dag_id}.{task.task_id}"
-        upstream_keys = [key for up in task.upstream_task_ids for key in whole_dag.get((task.dag_id, up), ())]
-        specs = []
-        for key in task.keys:
-            earlier = owner.setdefault(key, (task.dag_id, task.task_id))
-            if earlier != (task.dag_id, task.task_id):
-                raise ZeroCodeDefinitionError(
-                    f"{where}: asset {key.to_user_string()!r} is already the zero-code target of "
-                    f"{earlier[0]}.{earlier[1]}; one asset can be materialized by one zero-code task"
-                )
-            if task.mapped:
-                spec = specs_by_key.get(key)
-                if spec is None:
-                    raise ZeroCodeDefinitionError(
-                        f"{where}: its mapped asset {key.to_user_string()!r} is an executable asset defined in "
-                        "code; zero-code replaces mapped asset specs only (map the task to AssetSpecs, or "
-                        "leave its DAG out of zero_code dags)"
-                    )
-                spec = spec.replace_attributes(skippable=True)
-            else:
-                spec = _default_spec(task, key, instance_name)
-            if upstream_keys:
-                spec = spec.replace_attributes(deps=[*spec.deps, *upstream_keys])
-            specs.append(spec)
-        dag_tasks = {
-            task_id: keys[0]
-            for (dag_id, task_id), keys in whole_dag.items()
-            if dag_id == task.dag_id and task_id != task.task_id
-        }
-        assets.append(_task_asset(task, specs, zero_code, instance_name, dag_tasks))
-    return assets
-
-
-def _default_spec(task: ZeroCodeTask, key: dg.AssetKey, instance_name: str) -> dg.AssetSpec:
-    return dg.AssetSpec(
-        key=key,
-        description=f"Airflow task {task.dag_id}.{task.task_id} ({task.operator}), run zero-code: its own "
-        "Airflow code, executed by the zero-code runner.",
-        kinds={"airflow", task.kind} if task.kind != "unknown" else {"airflow"},
-        group_name=zero_code_group_name(instance_name),
-        skippable=True,
-    )
-
-
-def _task_asset(
-    task: ZeroCodeTask,
-    specs: list[dg.AssetSpec],
-    zero_code: ZeroCode,
-    instance_name: str,
-    dag_tasks: Mapping[str, dg.AssetKey],
-) -> dg.AssetsDefinition:
-    from airlift_components.core.zero_code_run import ZeroCodeTaskRun, run_zero_code_task
-
-    run = ZeroCodeTaskRun(
-        instance_name=instance_name,
-        dag_id=task.dag_id,
-        task_id=task.task_id,
-        dag_fileloc=task.dag_fileloc,
-        keys=task.keys,
-        settings=zero_code,
-        dag_tasks=dict(dag_tasks),
-    )
-    key = resource_key(instance_name)
-    if len({spec.partitions_def for spec in specs}) > 1:
-        raise ZeroCodeDefinitionError(
-            f"{instance_name}/{task.dag_id}.{task.task_id}: its mapped assets have different partitions; "
-            "one task run materializes them together"
-        )
-
-    @dg.multi_asset(
-        specs=specs,
-        name=zero_code_op_name(instance_name, task.dag_id, task.task_id),
-        required_resource_keys={key},
-        can_subset=False,
-    )
-    def _zero_code_task(context):  # type: ignore[no-untyped-def]  # no annotation: a string one is refused
-        yield from run_zero_code_task(context, run, getattr(context.resources, key))
-
-    return _zero_code_task

@@ -28,6 +28,7 @@ import contextlib
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -62,6 +63,7 @@ from airlift_components.formats.zero_code import (
     ZeroCodeResult,
     connection_passwords,
 )
+from airlift_components.formats.zero_code_eligibility import KIND_EMPTY
 
 RUNNER_MODULE = "airlift_components.in_airflow.zero_code"
 # How long the runner's process group gets between SIGTERM and SIGKILL once the step ends.
@@ -82,6 +84,7 @@ class ZeroCodeTaskRun:
     # For a task of a DAG proxied as a whole: the DAG's other tasks -> their first asset key, whose
     # result observations in this run hold the XComs they pushed (empty for a task-level proxy).
     dag_tasks: Mapping[str, dg.AssetKey] = field(default_factory=dict)
+    kind: str = ""  # the eligibility kind; "empty" (EmptyOperator) starts no runner
 
     @property
     def where(self) -> str:
@@ -100,11 +103,23 @@ def run_zero_code_task(
         dagster.Failure: no Airflow run tags, bad settings, the runner wrote no result, or the task failed
             (``allow_retries=False``: Airflow owns retries).
     """
+    # Checked first: a wrong path would otherwise surface as Popen's FileNotFoundError after a REST request.
+    if task.kind != KIND_EMPTY and shutil.which(task.settings.python) is None:
+        raise _failure(
+            f"{task.where}: the zero-code runner python {task.settings.python!r} (zero_code runner.python in "
+            "YAML, ZeroCode(python=...) in Python) is not an executable file on this machine; point it at "
+            "the Python of the environment that has the DAGs' dependencies"
+        )
     tags = context.run.tags
     upstream = run_xcoms(context.instance, context.run_id, task) if task.dag_tasks else {}
     if upstream:
         context.log.info(f"{task.where}: XComs of {sorted(upstream)} from this run's earlier steps")
     payload = build_payload(task, tags, resource, upstream_xcoms=upstream)
+    if task.kind == KIND_EMPTY:
+        # An EmptyOperator runs no code in Airflow either: nothing to start, the asset materializes.
+        context.log.info(f"{payload.describe()}: an empty task (EmptyOperator); no runner is started")
+        yield from _report(context, task, payload, ZeroCodeResult(state="success"))
+        return
     env, secrets = runner_environment(task, resource)
     with tempfile.TemporaryDirectory(prefix="airlift-zero-code-") as work:
         payload_file, result_file = Path(work) / "payload.json", Path(work) / "result.json"
@@ -115,6 +130,13 @@ def run_zero_code_task(
         context.log.info(f"{payload.describe()}: starting the zero-code runner ({task.settings.python})")
         code, tail = run_process(command, env=env, cwd=work, log=context.log, secrets=secrets)
         result = _read_result(task, result_file, code, tail)
+    yield from _report(context, task, payload, result)
+
+
+def _report(
+    context: dg.AssetExecutionContext, task: ZeroCodeTaskRun, payload: ZeroCodePayload, result: ZeroCodeResult
+) -> Iterator[dg.AssetObservation | dg.MaterializeResult]:
+    """The result observation (every outcome), then the materializations (success) or the failure."""
     partition = context.partition_key if context.has_partition_key else None
     # Yielded, not context.log_event: logged events are flushed with the next yield, and a failure has none.
     yield dg.AssetObservation(

@@ -12,12 +12,15 @@ Example::
     assert not verdict.eligible
     print(verdict.reason)  # "decides which downstream tasks run (short-circuit) ..."
 
+``EmptyOperator`` / ``DummyOperator`` (the start/end markers of many DAGs) are eligible as kind ``empty``:
+nothing runs, so their asset materializes without starting the runner.
+
 Refused, and why:
 
 - sensors: they wait on state that lives in Airflow (poke, reschedule, defer); keep them there;
 - branch and short-circuit operators: they choose which downstream tasks Airflow runs;
 - ``TriggerDagRunOperator``: it starts another Airflow DAG run through Airflow's own state;
-- ``EmptyOperator`` / ``DummyOperator`` / ``LatestOnlyOperator`` / ``ExternalTaskMarker``: no work to move;
+- ``LatestOnlyOperator`` / ``ExternalTaskMarker``: they act on Airflow's own schedule and state;
 - mapped (dynamic) tasks: Airflow expands them into many task instances; proxying is per task;
 - deferrable operators: they need Airflow's triggerer (run them with ``deferrable=False`` to migrate);
 - the airlift proxy operators themselves (the original operator class is needed);
@@ -34,9 +37,10 @@ KIND_PYTHON = "python"
 KIND_BASH = "bash"
 KIND_SQL = "sql"
 KIND_OPERATOR = "operator"  # any other BaseOperator subclass (in-house or provider)
+KIND_EMPTY = "empty"  # EmptyOperator / DummyOperator: nothing runs; its asset materializes at once
 KIND_REFUSED = "refused"
 
-AIRFLOW2_KINDS = (KIND_PYTHON, KIND_BASH, KIND_SQL)
+AIRFLOW2_KINDS = (KIND_PYTHON, KIND_BASH, KIND_SQL, KIND_EMPTY)
 
 _PYTHON_CLASSES = {"PythonOperator", "_PythonDecoratedOperator"}
 _BASH_CLASSES = {"BashOperator", "_BashDecoratedOperator"}
@@ -52,9 +56,8 @@ _SQL_CLASSES = {
     "VerticaOperator",
     "_SQLDecoratedOperator",
 }
+_EMPTY_CLASSES = {"EmptyOperator", "DummyOperator"}
 _NO_WORK = {
-    "EmptyOperator": "does no work (EmptyOperator); there is nothing to migrate",
-    "DummyOperator": "does no work (DummyOperator); there is nothing to migrate",
     "LatestOnlyOperator": "skips downstream tasks depending on Airflow's schedule (LatestOnlyOperator)",
     "ExternalTaskMarker": "marks tasks of another DAG for clearing in Airflow (ExternalTaskMarker)",
 }
@@ -108,7 +111,8 @@ def classify_task(
         airflow_major: 3 or 2.
 
     Returns:
-        :class:`ZeroCodeEligibility`; ``kind`` is ``python``, ``bash``, ``sql`` or ``operator`` when eligible.
+        :class:`ZeroCodeEligibility`; ``kind`` is ``python``, ``bash``, ``sql``, ``operator`` or ``empty`` when
+        eligible.
     """
     module = operator_module or ""
     label = f"{module}.{operator_class}" if module else operator_class
@@ -128,6 +132,8 @@ def classify_task(
         )
     if is_mapped:
         return refused("is a mapped (dynamic) task, which Airflow expands into many task instances")
+    if operator_class in _EMPTY_CLASSES:
+        return ZeroCodeEligibility(True, KIND_EMPTY, None, label)
     for name, reason in _NO_WORK.items():
         if name in names:
             return refused(reason)

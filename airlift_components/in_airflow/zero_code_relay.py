@@ -4,9 +4,10 @@ The Dagster side reports the task's outcome as an ``AssetObservation`` whose met
 ``conventions.ZERO_CODE_RESULT_METADATA_KEY`` holds a :class:`~airlift_components.formats.zero_code.ZeroCodeResult`.
 This module reads it (:func:`read_zero_code_result`), turns a skip or failure into the exception Airflow
 expects (:func:`raise_for_outcome`) and a success into the XComs to push and the value to return
-(:func:`relayed_xcoms`). It also writes the proxy's record of the operator it replaced
-(:func:`doc_md_with_original_operator`), and a whole-DAG proxy's record of the tasks it replaced
-(:func:`original_tasks_record`, :func:`doc_md_with_original_tasks`). The operator methods in ``base_operators`` call these.
+(:func:`relayed_xcoms`). It also turns a DAG's Airflow tasks into the whole-DAG proxy's record of the
+tasks it replaced (:func:`original_tasks_record`); the record lines themselves are
+:mod:`airlift_components.formats.proxy_records` (re-exported here). The operator methods in
+``base_operators`` call these.
 """
 
 from __future__ import annotations
@@ -15,15 +16,33 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airlift_components.conventions import (
-    ORIGINAL_OPERATOR_DOC_PREFIX,
-    ORIGINAL_TASKS_DOC_PREFIX,
-    ZERO_CODE_RESULT_METADATA_KEY,
+from airlift_components.conventions import ZERO_CODE_RESULT_METADATA_KEY
+from airlift_components.formats.proxy_records import (
+    OriginalTask,
+    ProxyRecordError,
+    doc_md_with_original_operator,
+    doc_md_with_original_tasks,
+    in_topological_order,
 )
 from airlift_components.formats.proxy_targets import AssetKeyPath
 from airlift_components.formats.zero_code import ZeroCodeFormatError, ZeroCodeResult
 from airlift_components.in_airflow._compat import AirflowFailException, AirflowSkipException
 from airlift_components.in_airflow.dagster_graphql import DagsterRun, RunObservations
+
+__all__ = [
+    "RETURN_VALUE_KEY",
+    "DagsterRunFailedError",
+    "OriginalTask",
+    "ProxyRecordError",
+    "ZeroCodeResultMissingError",
+    "ZeroCodeTaskFailedError",
+    "doc_md_with_original_operator",
+    "doc_md_with_original_tasks",
+    "original_tasks_record",
+    "raise_for_outcome",
+    "read_zero_code_result",
+    "relayed_xcoms",
+]
 
 #: The XCom key of a task's return value (Airflow's ``XCOM_RETURN_KEY``).
 RETURN_VALUE_KEY = "return_value"
@@ -107,75 +126,29 @@ def relayed_xcoms(result: ZeroCodeResult, *, what: str, multiple_outputs: bool) 
     return return_value, values
 
 
-def doc_md_with_original_operator(doc_md: str | None, operator_class: type) -> str:
-    """``doc_md`` followed by the line ``<ORIGINAL_OPERATOR_DOC_PREFIX><module>.<ClassName>``.
+def original_tasks_record(tasks: Sequence[Any]) -> list[OriginalTask]:
+    """The record of a DAG's tasks that a whole-DAG proxy replaces, in topological order
+    (written into the proxy's ``doc_md`` by :func:`doc_md_with_original_tasks`).
 
-    The tasks listing of Airflow's REST API then names the proxy class as the operator, and this line
-    the class it replaced (read by the Dagster side for zero-code eligibility). Idempotent: a ``doc_md``
-    that already ends with a record keeps it.
-
-    Example::
-
-        doc_md_with_original_operator("Loads rows.", PythonOperator)
-        # 'Loads rows.\\n\\nairlift original operator: airflow.providers.standard.operators.python.PythonOperator'
-    """
-    line = f"{ORIGINAL_OPERATOR_DOC_PREFIX}{operator_class.__module__}.{operator_class.__qualname__}"
-    if not doc_md:
-        return line
-    if doc_md.rstrip().rsplit("\n", 1)[-1].startswith(ORIGINAL_OPERATOR_DOC_PREFIX):
-        return doc_md
-    return f"{doc_md.rstrip()}\n\n{line}"
-
-
-def original_tasks_record(tasks: Sequence[Any]) -> list[dict[str, Any]]:
-    """The record of a DAG's tasks that a whole-DAG proxy replaces, in topological order.
-
-    Each item: ``task_id``, ``operator`` (``<module>.<ClassName>``; for a mapped task the class it
-    expands), ``upstream_task_ids`` (sorted), ``is_mapped`` and ``trigger_rule``. Ties in the order
-    keep the DAG's own task order, so the record is stable from one parse to the next.
+    Each task's operator is ``<module>.<ClassName>`` (for a mapped task, the class it expands); its
+    upstream ids are those within ``tasks``, sorted.
 
     Raises:
-        ValueError: the tasks' dependencies form a cycle (Airflow refuses such a DAG too).
+        ProxyRecordError: the tasks' dependencies form a cycle (Airflow refuses such a DAG too).
     """
-    by_id = {task.task_id: task for task in tasks}
-    upstream = {
-        task_id: sorted(set(task.upstream_task_ids) & by_id.keys()) for task_id, task in by_id.items()
-    }
-    ordered: list[str] = []
-    done: set[str] = set()
-    while len(ordered) < len(by_id):
-        ready = [t for t in by_id if t not in done and all(up in done for up in upstream[t])]
-        if not ready:
-            raise ValueError(f"the tasks {sorted(set(by_id) - done)} depend on each other in a cycle")
-        ordered.extend(ready)
-        done.update(ready)
-    return [
-        {
-            "task_id": task_id,
-            "operator": _operator_path(by_id[task_id]),
-            "upstream_task_ids": upstream[task_id],
-            "is_mapped": _is_mapped(by_id[task_id]),
-            "trigger_rule": str(getattr(by_id[task_id].trigger_rule, "value", by_id[task_id].trigger_rule)),
-        }
-        for task_id in ordered
-    ]
-
-
-def doc_md_with_original_tasks(doc_md: str | None, record: Sequence[Mapping[str, Any]]) -> str:
-    """``doc_md`` followed by the line ``<ORIGINAL_TASKS_DOC_PREFIX><JSON list>`` (from
-    :func:`original_tasks_record`); an earlier record line at the end is replaced, so it stays idempotent.
-
-    Example::
-
-        doc_md_with_original_tasks(None, [{"task_id": "load", "operator": "m.PythonOperator",
-                                           "upstream_task_ids": [], "is_mapped": False}])
-        # 'airlift original tasks: [{"task_id": "load", ...}]'
-    """
-    line = ORIGINAL_TASKS_DOC_PREFIX + json.dumps(list(record), separators=(",", ":"))
-    kept = (doc_md or "").rstrip()
-    if kept.rsplit("\n", 1)[-1].startswith(ORIGINAL_TASKS_DOC_PREFIX):
-        kept = kept.rsplit("\n", 1)[0].rstrip() if "\n" in kept else ""
-    return f"{kept}\n\n{line}" if kept else line
+    ids = {task.task_id for task in tasks}
+    return in_topological_order(
+        [
+            OriginalTask(
+                task_id=task.task_id,
+                operator=_operator_path(task),
+                upstream_task_ids=tuple(sorted(set(task.upstream_task_ids) & ids)),
+                is_mapped=_is_mapped(task),
+                trigger_rule=str(getattr(task.trigger_rule, "value", task.trigger_rule)),
+            )
+            for task in tasks
+        ]
+    )
 
 
 def _is_mapped(task: Any) -> bool:

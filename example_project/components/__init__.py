@@ -18,8 +18,10 @@ from pathlib import Path
 from example_project.dagster_defs.stages import STAGES
 from example_project.tutorial_env import (
     DEFAULT_AIRFLOW_URL,
+    airflow_python,
     dbt_project_path,
     export_dbt_env,
+    tutorial_example_dir,
 )
 
 EXAMPLE_PROJECT_DIR = Path(__file__).resolve().parent.parent  # holds dg.toml
@@ -33,6 +35,9 @@ def export_component_env() -> None:
     os.environ.setdefault("TUTORIAL_DBT_PROJECT_DIR", str(dbt_project_path()))
     # The tutorial Airflow's local admin password (the seed's Python code has it inline).
     os.environ.setdefault("AIRLIFT_AIRFLOW_PASSWORD", "admin")
+    # migrate_zero_code's runner settings; airflow_python() refuses a path that is no interpreter.
+    os.environ["AIRLIFT_AIRFLOW_PYTHON"] = airflow_python()
+    os.environ.setdefault("TUTORIAL_EXAMPLE_DIR", str(tutorial_example_dir()))
     export_dbt_env()
     # DbtProjectComponent runs `dbt` from PATH: use the one installed next to this Python.
     bin_dir = str(Path(sys.executable).parent)

@@ -3,7 +3,7 @@
     AIRLIFT_STAGE=observe dagster dev -f example_project/dagster_defs/definitions.py
 
 Stages, in tutorial order: peer, peer_with_check, observe, observe_with_partitions, observe_dag_level,
-migrate, migrate_dag_level, migrate_with_check, standalone (see ``stages/``). With
+migrate, migrate_dag_level, migrate_with_check, migrate_zero_code, standalone (see ``stages/``). With
 ``AIRLIFT_STAGE_FORM=yaml`` the stage is loaded from its component form in ``example_project/components/``
 (every stage but standalone).
 """

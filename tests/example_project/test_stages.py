@@ -37,6 +37,15 @@ DBT_ASSETS = {
 }
 TUTORIAL_ASSETS = {AssetKey(["raw_data", "raw_customers"]), AssetKey("customers_csv"), *DBT_ASSETS}
 SUMMARY_ASSETS = {AssetKey("order_summary"), AssetKey("order_summary_csv")}
+# What zero-code builds from the tasks of rebuild_customers_list (proxied task by task) and of
+# summarize_orders (proxied as a whole DAG): one asset per task, no code written.
+ZERO_CODE_ASSETS = {
+    AssetKey([INSTANCE, "task", "rebuild_customers_list", task])
+    for task in ("load_raw_customers", "build_dbt_models", "export_customers")
+} | {
+    AssetKey([INSTANCE, "task", "summarize_orders", task])
+    for task in ("build_order_summary", "export_order_summary")
+}
 AIRFLOW_STAGES = [stage for stage in STAGES if stage != "standalone"]
 EXPECTED_ASSETS = {
     "peer": DAG_ASSETS,
@@ -47,6 +56,7 @@ EXPECTED_ASSETS = {
     "migrate": DAG_ASSETS | TUTORIAL_ASSETS | SUMMARY_ASSETS,
     "migrate_dag_level": DAG_ASSETS | TUTORIAL_ASSETS | SUMMARY_ASSETS,
     "migrate_with_check": DAG_ASSETS | TUTORIAL_ASSETS | SUMMARY_ASSETS,
+    "migrate_zero_code": DAG_ASSETS | ZERO_CODE_ASSETS,
     "standalone": TUTORIAL_ASSETS,
 }
 # Assets Dagster can execute itself (the rest are specs materialized by the sensor).
@@ -59,6 +69,7 @@ EXECUTABLE = {
     "migrate": TUTORIAL_ASSETS | SUMMARY_ASSETS,
     "migrate_dag_level": TUTORIAL_ASSETS | SUMMARY_ASSETS,
     "migrate_with_check": TUTORIAL_ASSETS | SUMMARY_ASSETS,
+    "migrate_zero_code": ZERO_CODE_ASSETS,
     "standalone": TUTORIAL_ASSETS,
 }
 
@@ -132,6 +143,22 @@ def test_airflow_parses_the_example_dags_with_their_proxied_state(
     assert len(summary) == 1 and PROXY_MARKER_FIELD in summary[0].template_fields
     mapped = {task.task_id: task for task in client.list_tasks("audit_csv_files")}
     assert mapped["count_rows"].is_mapped and not mapped["report"].is_mapped
+
+
+def test_zero_code_stage_refuses_a_runner_python_that_does_not_exist_naming_the_setting(
+    example_dirs: ExampleDirs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = str(tmp_path / "no-venv" / "bin" / "python")
+    monkeypatch.setenv("AIRLIFT_AIRFLOW_PYTHON", missing)
+    # Nothing listens here: the error must come before any request to Airflow.
+    monkeypatch.setenv("AIRLIFT_AIRFLOW_URL", f"http://127.0.0.1:{free_port()}")
+    expected = rf"AIRLIFT_AIRFLOW_PYTHON='{missing}' \(the zero_code runner python\) is not an executable"
+    with pytest.raises(ValueError, match=expected):
+        fresh_import("example_project.dagster_defs.stages.migrate_zero_code")
+    from example_project.components import load_component_stage
+
+    with pytest.raises(ValueError, match=expected):
+        load_component_stage("migrate_zero_code")
 
 
 def test_definitions_file_picks_the_stage_from_the_environment(

@@ -56,17 +56,23 @@ PROXY_DAG_IDS = [
     "proxy_worker_kill",
 ]
 
-DagsterMode = Literal["in_process", "dagster_dev_defaults"]
+DagsterMode = Literal["in_process", "dagster_dev_defaults", "dagster_dev_threaded_queue"]
 #: ``in_process``: ``dagster-webserver`` alone, ``DefaultRunCoordinator`` (a launched run starts at once,
 #: no daemon) and the in-process executor: short runs for the tests.
 #: ``dagster_dev_defaults``: ``dagster dev`` (webserver + daemon) with Dagster's default instance config
 #: (``QueuedRunCoordinator``, dequeued by the daemon) and the default multiprocess executor: what a user runs.
+#: ``dagster_dev_threaded_queue``: as ``dagster_dev_defaults``, but the daemon dequeues every second and
+#: launches queued runs in parallel threads (many short proxied runs at once).
 DAGSTER_MODES: dict[DagsterMode, str] = {
     "in_process": (
         "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: DefaultRunCoordinator\n"
         "telemetry:\n  enabled: false\n"
     ),
     "dagster_dev_defaults": "telemetry:\n  enabled: false\n",
+    "dagster_dev_threaded_queue": (
+        "run_queue:\n  dequeue_interval_seconds: 1\n  dequeue_use_threads: true\n"
+        "telemetry:\n  enabled: false\n"
+    ),
 }
 
 

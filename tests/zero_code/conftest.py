@@ -32,8 +32,19 @@ from airlift_components.formats.zero_code import (
 )
 from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME, LocalAirflow
 from tests.conftest import REPO, make_client
+from tests.in_airflow.harness import LocalDagster
 
 ZERO_CODE_DAGS = Path(__file__).resolve().parent / "dags"
+DAGSTER_WORKSPACE = Path(__file__).resolve().parent / "workspace.yaml"
+#: Code location name -> the DAGs its definitions need parsed before they load.
+DAGSTER_LOCATIONS = {
+    "zc_dagster_e2e": {"zc_dagster_e2e"},
+    "zc_relay": {"zc_relay"},
+    "zc_whole": {"zc_whole_dag", "zc_whole_refused"},
+    "zc_terminate": {"zc_terminate"},
+}
+#: The Airflow Variables the proxies of the Dagster tests' DAGs read Dagster's URL from.
+DAGSTER_URL_VARIABLES = ("zc_dagster_e2e_url", "zc_relay_dagster_url", "zc_whole_dag_url", "zc_terminate_url")
 ZERO_CODE_DAG_IDS = {"zc_equivalence", "zc_outcomes", "zc_connections", "zc_more", "zc_proxied", "zc_history"}
 CONN_PASSWORD = f"pw-ZC-{secrets.token_hex(6)}"
 DB_ONLY_PASSWORD = f"pw-DBONLY-{secrets.token_hex(6)}"
@@ -90,6 +101,56 @@ def zero_code_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zero
         yield ZeroCodeAirflow(airflow, client, airflow_out, base)
     finally:
         airflow.stop()
+
+
+class ZeroCodeDagster(LocalDagster):
+    """``dagster dev`` (webserver + daemon, queued runs launched in parallel) serving ``workspace.yaml``: one code location per
+    Dagster test project (end to end, relay, whole DAG), so their modules share one Dagster start."""
+
+    def _command(self) -> list[str]:
+        command = super()._command()
+        at = command.index("-f")
+        command[at : at + 2] = ["-w", str(DAGSTER_WORKSPACE)]
+        return command
+
+    def start(self, airflow_url: str, timeout: float = 300.0) -> None:
+        """Start as the harness does, then wait until every code location has loaded (or name the one
+        that failed): the harness only waits for the first asset to be served."""
+        super().start(airflow_url, timeout)
+        deadline = time.monotonic() + timeout
+        query = (
+            "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus "
+            "locationOrLoadError { __typename ... on PythonError { message } } } } } }"
+        )
+        entries: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            entries = self.client().execute(query)["workspaceOrError"]["locationEntries"]
+            for entry in entries:
+                error = entry["locationOrLoadError"] or {}
+                if error.get("__typename") == "PythonError":
+                    raise RuntimeError(f"Dagster code location {entry['name']} failed: {error['message']}")
+            loaded = {e["name"] for e in entries if e["loadStatus"] == "LOADED" and e["locationOrLoadError"]}
+            if loaded >= set(DAGSTER_LOCATIONS):
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"Dagster code locations not loaded after {timeout}s: {entries}")
+
+
+@pytest.fixture(scope="session")
+def zero_code_dagster(
+    zero_code_airflow: ZeroCodeAirflow, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalDagster]:
+    """One Dagster for the session serving the four Dagster test projects, its URL in every proxy's Variable."""
+    zero_code_airflow.airflow.wait_for_dags(set().union(*DAGSTER_LOCATIONS.values()))
+    # Queued runs launched in parallel: the relay DAG's dozen proxies would otherwise wait in line.
+    server = ZeroCodeDagster(tmp_path_factory.mktemp("zc_dagster_home"), mode="dagster_dev_threaded_queue")
+    try:  # a start that times out leaves processes behind: stop them too
+        server.start(zero_code_airflow.airflow.url)
+        for variable in DAGSTER_URL_VARIABLES:
+            zero_code_airflow.client.set_variable(variable, server.url)
+        yield server
+    finally:
+        server.stop()
 
 
 def run_to_end(client: AirflowClient, dag_id: str, **trigger: Any) -> DagRunRecord:

@@ -1,10 +1,8 @@
 """Zero-code end to end: a task proxied in a real Airflow 3.3 runs its own code through the asset the real
-builder generates, served by a real Dagster webserver; the proxy relays the result into Airflow."""
+builder generates, served by the session's real Dagster (``zero_code_dagster``, code location
+``zc_dagster_e2e``: ``dagster_e2e/``); the proxy relays the result into Airflow."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,30 +12,12 @@ from tests.zero_code.conftest import ZeroCodeAirflow, airflow_task_instance, air
 pytestmark = pytest.mark.timeout(900)
 
 DAG_ID = "zc_dagster_e2e"
-DEFINITIONS = Path(__file__).resolve().parent / "dagster_e2e" / "definitions.py"
-
-
-class ZeroCodeDagster(LocalDagster):
-    """The harness's Dagster webserver serving definitions built with ``zero_code``."""
-
-    def _command(self) -> list[str]:
-        command = super()._command()
-        command[command.index("-f") + 1] = str(DEFINITIONS)
-        return command
 
 
 @pytest.fixture(scope="module")
-def dagster(
-    zero_code_airflow: ZeroCodeAirflow, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LocalDagster]:
-    zero_code_airflow.airflow.wait_for_dags({DAG_ID})
-    server = ZeroCodeDagster(tmp_path_factory.mktemp("zc_dagster_e2e_home"))
-    server.start(zero_code_airflow.airflow.url)
-    try:
-        zero_code_airflow.client.set_variable("zc_dagster_e2e_url", server.url)
-        yield server
-    finally:
-        server.stop()
+def dagster(zero_code_dagster: LocalDagster) -> LocalDagster:
+    """The session's Dagster; the DAG's proxy finds it through the ``zc_dagster_e2e_url`` Variable."""
+    return zero_code_dagster
 
 
 def test_proxied_task_runs_its_own_code_in_dagster_and_airflow_gets_its_xcoms(

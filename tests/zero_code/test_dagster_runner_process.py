@@ -8,9 +8,11 @@ import sys
 import time
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
-from airlift_components.core.zero_code_run import run_process
+from airlift_components.core.zero_code import ZeroCode
+from airlift_components.core.zero_code_run import ZeroCodeTaskRun, run_process, run_zero_code_task
 
 SECRET = "s3cr3t-value-42"
 
@@ -73,3 +75,21 @@ def test_background_child_left_after_the_runner_exits_is_killed(tmp_path: Path) 
     assert code == 0 and log.lines == ["done"]
     assert not _alive(int(pid_file.read_text()))
     assert time.monotonic() - started < 30
+
+
+def test_a_runner_python_that_is_not_executable_fails_naming_the_setting_before_any_request() -> None:
+    task = ZeroCodeTaskRun(
+        instance_name="inst",
+        dag_id="orders",
+        task_id="load",
+        dag_fileloc=None,
+        keys=(dg.AssetKey("load"),),
+        settings=ZeroCode(dags=["orders"], python="/nonexistent/bin/python"),
+    )
+    # No Airflow and no run tags: the check comes before the run's tags and the REST request are read.
+    with pytest.raises(dg.Failure) as raised:
+        next(iter(run_zero_code_task(dg.build_asset_context(), task, None)))
+    message = str(raised.value)
+    assert "inst/orders.load" in message
+    assert "'/nonexistent/bin/python'" in message
+    assert "runner.python" in message

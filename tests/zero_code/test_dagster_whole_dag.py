@@ -1,12 +1,12 @@
 """A DAG proxied as a whole runs its own tasks zero-code in ONE Dagster run: real Airflow 3.3 (the session's
-zero-code Airflow) and a real Dagster webserver + daemon (``dagster dev``, queued runs) serving the
-definitions the real builder generates (``whole_dag_dagster/``; in-process executor, to save a process
+zero-code Airflow) and the session's real Dagster webserver + daemon (``zero_code_dagster``: ``dagster dev``,
+queued runs) serving the definitions the real builder generates (code location ``zc_whole``:
+``whole_dag_dagster/``; in-process executor, to save a process
 start per step: the steps still read each other's results from the run's event log in storage)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -27,31 +27,14 @@ pytestmark = pytest.mark.timeout(900)
 
 DAG_ID = "zc_whole_dag"
 PROXY_ID = f"DAGSTER_OVERRIDE_{DAG_ID}"
-DEFINITIONS = Path(__file__).resolve().parent / "whole_dag_dagster" / "definitions.py"
 TASK_IDS = ("produce", "combine", "report")
 
 
-class WholeDagDagster(LocalDagster):
-    """The harness's ``dagster dev`` (webserver + daemon) serving the whole-DAG zero-code definitions."""
-
-    def _command(self) -> list[str]:
-        command = super()._command()
-        command[command.index("-f") + 1] = str(DEFINITIONS)
-        return command
-
-
 @pytest.fixture(scope="module")
-def dagster(
-    zero_code_airflow: ZeroCodeAirflow, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LocalDagster]:
-    zero_code_airflow.airflow.wait_for_dags({DAG_ID, "zc_whole_refused"})
-    server = WholeDagDagster(tmp_path_factory.mktemp("zc_whole_dag_home"), mode="dagster_dev_defaults")
-    try:  # a start that times out leaves processes behind: stop them too
-        server.start(zero_code_airflow.airflow.url)
-        zero_code_airflow.client.set_variable("zc_whole_dag_url", server.url)
-        yield server
-    finally:
-        server.stop()
+def dagster(zero_code_dagster: LocalDagster) -> LocalDagster:
+    """The session's Dagster (queued runs, daemon); the DAG proxy finds it through ``zc_whole_dag_url``."""
+    assert zero_code_dagster.mode.startswith("dagster_dev")  # queued runs, dequeued by the daemon
+    return zero_code_dagster
 
 
 def _materialized_keys(dagster: LocalDagster, run_id: str) -> list[str]:

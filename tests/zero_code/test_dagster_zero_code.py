@@ -165,6 +165,18 @@ def test_skipped_task_materializes_nothing_and_the_run_succeeds(setup: Setup) ->
     assert result.get_asset_materialization_events() == []
 
 
+def test_empty_task_materializes_without_starting_the_runner(setup: Setup) -> None:
+    """An EmptyOperator (a DAG's start/end marker) is eligible: its asset materializes, no process starts."""
+    result = materialize_for(setup, setup.runs["zc_outcomes"], "marker")
+    assert result.success
+    assert relayed_result(result, task_key("zc_outcomes", "marker")).state == "success"
+    materialized = [e.asset_key for e in result.get_asset_materialization_events()]
+    assert materialized == [task_key("zc_outcomes", "marker")]
+    messages = [entry.user_message for entry in setup.dagster.all_logs(result.run_id)]
+    assert any("no runner is started" in m for m in messages)
+    assert not any("starting the zero-code runner" in m for m in messages)
+
+
 def test_failed_task_fails_the_run_without_retry_and_still_reports(setup: Setup) -> None:
     """A non-zero Bash exit: the failed result is observed first, then the step fails with its error."""
     result = materialize_for(setup, setup.runs["zc_outcomes"], "failer")

@@ -130,8 +130,6 @@ def test_work_doing_operators_are_eligible_with_their_kind(
         ({"operator_class": "_BranchPythonDecoratedOperator"}, "branch"),
         ({"operator_class": "ShortCircuitOperator"}, "short-circuit"),
         ({"operator_class": "TriggerDagRunOperator"}, "starts another Airflow DAG run"),
-        ({"operator_class": "EmptyOperator"}, "does no work"),
-        ({"operator_class": "DummyOperator"}, "does no work"),
         ({"operator_class": "LatestOnlyOperator"}, "LatestOnlyOperator"),
         ({"operator_class": "PythonOperator", "is_mapped": True}, "mapped"),
         ({"operator_class": "ExportOperator", "deferrable": True}, "deferrable"),
@@ -206,3 +204,11 @@ def test_zero_code_runner_imports_with_dagster_blocked() -> None:
     )
     result = _python(_BLOCK.format(blocked=("dagster",), body=body))
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("airflow_major", [3, 2])
+@pytest.mark.parametrize("operator_class", ["EmptyOperator", "DummyOperator"])
+def test_empty_operators_are_eligible_as_kind_empty(operator_class: str, airflow_major: int) -> None:
+    # The start/end markers of many DAGs: a whole-DAG proxy with them can still run zero-code.
+    verdict = classify_task(operator_class=operator_class, airflow_major=airflow_major)
+    assert verdict.eligible and verdict.kind == "empty"

@@ -1,16 +1,15 @@
 """The proxy operator relays a zero-code run's result into Airflow: real Airflow 3.3, real Dagster webserver.
 
 One run of ``zc_relay`` (``dags/zc_relay_dags.py``, every root task proxied to a zero-code asset) on the
-session's zero-code Airflow; the Dagster project in ``relay_dagster/`` reports results per the contract
+session's zero-code Airflow; the Dagster project in ``relay_dagster/`` (code location ``zc_relay`` of the
+session's Dagster, ``zero_code_dagster``) reports results per the contract
 (``conventions.ZERO_CODE_RESULT_METADATA_KEY``). Each test then asserts one behaviour of that run, as
 Airflow's REST API shows it (task states, tries, XCom listing) and as Dagster recorded it (runs per try).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -24,16 +23,6 @@ from tests.zero_code.conftest import ZeroCodeAirflow, airflow_xcoms, run_to_end
 pytestmark = pytest.mark.timeout(900)
 
 DAG_ID = "zc_relay"
-DEFINITIONS = Path(__file__).resolve().parent / "relay_dagster" / "definitions.py"
-
-
-class RelayDagster(LocalDagster):
-    """The harness's Dagster (webserver, ``DefaultRunCoordinator``) serving the relay test project."""
-
-    def _command(self) -> list[str]:
-        command = super()._command()
-        command[command.index("-f") + 1] = str(DEFINITIONS)
-        return command
 
 
 @dataclass
@@ -41,7 +30,7 @@ class RelayRun:
     """The one ``zc_relay`` run: its record, task instances by (task_id, map_index), Dagster runs."""
 
     zc: ZeroCodeAirflow
-    dagster: RelayDagster
+    dagster: LocalDagster
     run: DagRunRecord
     tis: dict[tuple[str, int], TaskInstanceRecord]
 
@@ -65,28 +54,15 @@ class RelayRun:
 
 
 @pytest.fixture(scope="module")
-def relay_dagster(
-    zero_code_airflow: ZeroCodeAirflow, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RelayDagster]:
-    dagster = RelayDagster(tmp_path_factory.mktemp("relay_dagster_home"))
-    dagster.start(zero_code_airflow.airflow.url)
-    try:
-        zero_code_airflow.client.set_variable("zc_relay_dagster_url", dagster.url)
-        yield dagster
-    finally:
-        dagster.stop()
-
-
-@pytest.fixture(scope="module")
-def relay_run(zero_code_airflow: ZeroCodeAirflow, relay_dagster: RelayDagster) -> RelayRun:
-    zero_code_airflow.airflow.wait_for_dags([DAG_ID])
+def relay_run(zero_code_airflow: ZeroCodeAirflow, zero_code_dagster: LocalDagster) -> RelayRun:
+    """The one ``zc_relay`` run, its proxies relaying to the session's Dagster (``zc_relay_dagster_url``)."""
     client = zero_code_airflow.client
     run = run_to_end(client, DAG_ID)
     tis = {
         (ti.task_id, ti.map_index): ti
         for ti in client.list_task_instances(dag_ids=[DAG_ID], run_ids=[run.run_id])
     }
-    return RelayRun(zero_code_airflow, relay_dagster, run, tis)
+    return RelayRun(zero_code_airflow, zero_code_dagster, run, tis)
 
 
 def test_proxy_records_the_replaced_operator_as_the_last_line_of_doc_md(relay_run):

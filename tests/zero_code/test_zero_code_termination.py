@@ -1,4 +1,5 @@
-"""Zero-code termination and callbacks, end to end on a real Airflow 3.3 and a real Dagster webserver.
+"""Zero-code termination and callbacks, end to end on a real Airflow 3.3 and the session's real Dagster
+(``zero_code_dagster``, code location ``zc_terminate``).
 
 One DAG run of ``zc_terminate`` (every task proxied to its zero-code asset) holds every case:
 ``execution_timeout`` and marking the task failed over Airflow's REST API both terminate the task's
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -21,33 +21,9 @@ from tests.zero_code.conftest import ZeroCodeAirflow, airflow_task_instance
 pytestmark = pytest.mark.timeout(900)
 
 DAG_ID = "zc_terminate"
-DEFINITIONS = Path(__file__).resolve().parent / "terminate_dagster" / "definitions.py"
 # Bounded waits, generous for a loaded 2-core machine; they bound, they are not sleeps.
 PROCESS_GONE_SECONDS = 60
 PID_FILE_SECONDS = 240
-
-
-class TerminateDagster(LocalDagster):
-    """The harness's Dagster webserver serving the ``zc_terminate`` zero-code definitions."""
-
-    def _command(self) -> list[str]:
-        command = super()._command()
-        command[command.index("-f") + 1] = str(DEFINITIONS)
-        return command
-
-
-@pytest.fixture(scope="module")
-def dagster(
-    zero_code_airflow: ZeroCodeAirflow, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LocalDagster]:
-    zero_code_airflow.airflow.wait_for_dags({DAG_ID})
-    server = TerminateDagster(tmp_path_factory.mktemp("zc_terminate_home"))
-    server.start(zero_code_airflow.airflow.url)
-    try:
-        zero_code_airflow.client.set_variable("zc_terminate_url", server.url)
-        yield server
-    finally:
-        server.stop()
 
 
 def _alive(pid: int) -> bool:
@@ -82,9 +58,9 @@ def _gone_within(pids: list[int], timeout: float) -> float:
 
 
 def test_timeout_and_mark_failed_terminate_run_and_processes_and_callbacks_fire_once_in_airflow(
-    zero_code_airflow: ZeroCodeAirflow, dagster: LocalDagster, tmp_path: Path
+    zero_code_airflow: ZeroCodeAirflow, zero_code_dagster: LocalDagster, tmp_path: Path
 ) -> None:
-    zc = zero_code_airflow
+    zc, dagster = zero_code_airflow, zero_code_dagster
     out = tmp_path / "out"
     out.mkdir()
     run = zc.client.trigger_dag_run(DAG_ID, conf={"out": str(out)})

@@ -13,9 +13,12 @@ See :mod:`airlift_components.formats.zero_code` for both files.
 
 | module | what |
 | --- | --- |
+| ``dag_file`` | both versions: the DAG file parsed with proxying off, the original task checked eligible |
 | ``runner`` | :func:`run_task`: parse, check eligibility, run, collect the result (Airflow 3) |
-| ``runner_airflow2`` | the same on Airflow 2: Airflow's context on an in-memory run, REST v1 XCom |
-| ``execution_api`` | the Execution-API stand-in the task runner talks to |
+| ``runner_airflow2`` | the same on Airflow 2: Airflow's context on an in-memory run |
+| ``airflow2_stand_ins`` | Airflow 2: REST v1 XCom and run history, the metadata database refused |
+| ``execution_api`` | Airflow 3: the Execution-API stand-in the task runner talks to |
+| ``airflow_rest`` | the REST client both paths use, and the missing-connection hint |
 | ``errors`` | :class:`ZeroCodeError` and its kinds |
 | ``__main__`` | the command line |
 """

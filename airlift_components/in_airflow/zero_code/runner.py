@@ -18,39 +18,27 @@ On Airflow 2 :func:`run_task` hands the payload to :mod:`.runner_airflow2` (no T
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from airlift_components.formats.zero_code import (
     ENV_AIRFLOW_PASSWORD,
     ENV_AIRFLOW_TOKEN,
-    ENV_AIRFLOW_URL,
-    ENV_AIRFLOW_USERNAME,
     RelayedXCom,
     ZeroCodePayload,
     ZeroCodeResult,
     connection_passwords,
 )
-from airlift_components.formats.zero_code_eligibility import classify_task
+from airlift_components.in_airflow.zero_code.airflow_rest import missing_connection_hint, rest_client
+from airlift_components.in_airflow.zero_code.dag_file import original_task, parse_dag_file
 from airlift_components.in_airflow.zero_code.errors import (
     ZeroCodeInputError,
-    ZeroCodeRefusedError,
     ZeroCodeUnsupportedError,
 )
 
-_CALLBACKS = (
-    "on_execute_callback",
-    "on_failure_callback",
-    "on_success_callback",
-    "on_retry_callback",
-    "on_skipped_callback",
-)
 # Exceptions after which Airflow must not retry the task.
 _NO_RETRY = {
     "AirflowFailException",
@@ -78,7 +66,7 @@ def run_task(payload: ZeroCodePayload) -> ZeroCodeResult:
         return run_task_airflow2(payload)
     _require_env_vars(payload)
     secrets = _secret_values(payload)
-    rest = _rest_client()
+    rest = rest_client("v2")
     if rest is not None:
         check_dag_source(payload, rest)
     task = load_task(payload)
@@ -144,65 +132,8 @@ def load_task(payload: ZeroCodePayload) -> Any:
         ZeroCodeInputError: the file does not exist or fails to import, or has no such DAG or task.
         ZeroCodeRefusedError: the task is not eligible for zero-code.
     """
-    dag_path = payload.dag_path
-    if not dag_path.is_file():
-        raise ZeroCodeInputError(
-            f"{payload.describe()}: DAG file {dag_path} does not exist (dags_folder {payload.dags_folder!r}, "
-            f"dag_file {payload.dag_file!r})"
-        )
-    from airflow.dag_processing.dagbag import BundleDagBag
-
-    with proxying_disabled():
-        bag = BundleDagBag(
-            dag_folder=str(dag_path),
-            bundle_path=Path(payload.dags_folder),
-            bundle_name="zero-code",
-            safe_mode=False,
-            load_op_links=False,
-        )
-    if bag.import_errors:
-        details = "; ".join(
-            f"{file}: {text.strip().splitlines()[-1]}" for file, text in bag.import_errors.items()
-        )
-        raise ZeroCodeInputError(f"{payload.describe()}: DAG file {dag_path} failed to import: {details}")
-    dag = bag.dags.get(payload.dag_id)
-    if dag is None:
-        raise ZeroCodeInputError(
-            f"{payload.describe()}: DAG {payload.dag_id!r} is not defined in {dag_path} "
-            f"(it defines: {sorted(bag.dags)})"
-        )
-    task = dag.task_dict.get(payload.task_id)
-    if task is None:
-        raise ZeroCodeInputError(
-            f"{payload.describe()}: DAG {payload.dag_id!r} has no task {payload.task_id!r} "
-            f"(its tasks: {sorted(dag.task_dict)})"
-        )
-    cls = type(task)
-    verdict = classify_task(
-        operator_class=cls.__name__,
-        operator_module=cls.__module__,
-        is_mapped=_is_mapped(task),
-        deferrable=bool(getattr(task, "deferrable", False)),
-        base_classes=[f"{base.__module__}.{base.__name__}" for base in cls.__mro__[1:]],
-    )
-    if not verdict.eligible:
-        raise ZeroCodeRefusedError(
-            verdict.message(
-                instance_name=payload.instance_name or "airflow", dag_id=dag.dag_id, task_id=task.task_id
-            )
-        )
-    if payload.map_index != -1:
-        raise ZeroCodeRefusedError(
-            f"{payload.describe()}: map_index {payload.map_index} given for an unmapped task"
-        )
-    for name in _CALLBACKS:
-        # Callbacks fire once, in Airflow, on the proxy task.
-        if hasattr(task, name):
-            setattr(task, name, [])
-    for name in ("email_on_failure", "email_on_retry"):
-        if hasattr(task, name):
-            setattr(task, name, False)
-    return task
+    bag = parse_dag_file(payload, airflow_major=3)
+    return original_task(payload, bag, airflow_major=3, no_callbacks=[])
 
 
 def check_dag_source(payload: ZeroCodePayload, rest: Any) -> None:
@@ -238,29 +169,6 @@ def check_dag_source(payload: ZeroCodePayload, rest: Any) -> None:
         )
 
 
-@contextlib.contextmanager
-def proxying_disabled() -> Iterator[None]:
-    """While parsing, make ``proxying_to_dagster`` a no-op so the DAG keeps its original tasks."""
-    import airlift_components.in_airflow as package
-    import airlift_components.in_airflow.proxying as module
-
-    def _off(**_: Any) -> None:
-        return None
-
-    saved = (package.proxying_to_dagster, module.proxying_to_dagster)
-    package.proxying_to_dagster = module.proxying_to_dagster = _off  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        package.proxying_to_dagster, module.proxying_to_dagster = saved  # type: ignore[assignment]
-
-
-def _is_mapped(task: Any) -> bool:
-    return type(task).__name__ in ("MappedOperator", "DecoratedMappedOperator") or bool(
-        getattr(task, "is_mapped", False) is True
-    )
-
-
 def airflow_major_version() -> int:
     """The major version of the Airflow installed in this environment (2 or 3)."""
     from importlib.metadata import version
@@ -277,33 +185,12 @@ def _require_env_vars(payload: ZeroCodePayload) -> None:
         )
 
 
-def _rest_client() -> Any:
-    """A client for Airflow's REST API from the ``AIRLIFT_AIRFLOW_*`` env vars, or None when unset."""
-    url = os.environ.get(ENV_AIRFLOW_URL)
-    if not url:
-        return None
-    from airlift_components.airflow_api import AirflowClient, BasicAuthBackend, TokenAuthBackend
-
-    token = os.environ.get(ENV_AIRFLOW_TOKEN)
-    if token:
-        backend: Any = TokenAuthBackend(url, token)
-    else:
-        username, password = os.environ.get(ENV_AIRFLOW_USERNAME), os.environ.get(ENV_AIRFLOW_PASSWORD)
-        if not username or not password:
-            raise ZeroCodeInputError(
-                f"{ENV_AIRFLOW_URL} is set but neither {ENV_AIRFLOW_TOKEN} nor both {ENV_AIRFLOW_USERNAME} and "
-                f"{ENV_AIRFLOW_PASSWORD} are"
-            )
-        backend = BasicAuthBackend(url, username, password)
-    return AirflowClient(backend, name="zero-code runner", api_version="v2", timeout=30.0)
-
-
 def _error_text(payload: ZeroCodePayload, outcome: Any, captured: Any) -> str:
     error = outcome.error
     text = f"{type(error).__name__}: {error}" if error is not None else f"task ended in state {outcome.state}"
     hints = []
     for conn_id in dict.fromkeys(captured.missing_connections):
-        hints.append(_missing_connection_hint(conn_id))
+        hints.append(missing_connection_hint(conn_id, "v2"))
     for key in dict.fromkeys(captured.missing_variables):
         hints.append(
             f"Airflow Variable {key!r} is not available to the zero-code runner: set AIRFLOW_VAR_{key.upper()} "
@@ -314,25 +201,6 @@ def _error_text(payload: ZeroCodePayload, outcome: Any, captured: Any) -> str:
             "the task needs what the zero-code runner does not support: " + "; ".join(captured.unsupported)
         )
     return f"{payload.describe()} failed: {text}" + "".join(f"\n{hint}" for hint in hints)
-
-
-def _missing_connection_hint(conn_id: str) -> str:
-    where = "is not in the runner's environment or a secrets backend it can read"
-    rest = _rest_client()
-    if rest is not None:
-        # Say whether Airflow has it in its metadata database: its password cannot be read over REST.
-        with contextlib.suppress(Exception):
-            rest.request("GET", f"/api/v2/connections/{conn_id}")
-            where = (
-                "exists only in Airflow's metadata database, which the zero-code runner cannot read "
-                "(the REST API redacts passwords)"
-            )
-    env_name = f"AIRFLOW_CONN_{conn_id.upper()}"
-    return (
-        f"connection {conn_id!r} {where}: provide it as the environment variable {env_name} (a connection URI "
-        f"or JSON) in the runner's environment and list {env_name} in the runner's env_vars, or use a secrets "
-        "backend both Airflow and the runner read"
-    )
 
 
 def _secret_values(payload: ZeroCodePayload) -> list[str]:

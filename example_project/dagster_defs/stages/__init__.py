@@ -9,6 +9,7 @@ STAGES = (
     "migrate",
     "migrate_dag_level",
     "migrate_with_check",
+    "migrate_zero_code",
     "standalone",
 )
 DEFAULT_STAGE = "migrate"

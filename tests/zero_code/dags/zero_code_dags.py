@@ -8,6 +8,7 @@ import os
 from datetime import datetime, timedelta
 
 from airflow.providers.standard.operators.bash import BashOperator
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.providers.standard.sensors.python import PythonSensor
 from airflow.sdk import DAG, BaseHook, Variable, task
@@ -65,6 +66,7 @@ with DAG(
 with DAG(dag_id="zc_outcomes", schedule=None, start_date=datetime(2024, 1, 1), catchup=False) as zc_outcomes:
     BashOperator(task_id="skipper", bash_command="echo skipping; exit 99", skip_on_exit_code=99)
     BashOperator(task_id="failer", bash_command="echo about to fail; exit 3", retries=0)
+    EmptyOperator(task_id="marker")
 
 
 with DAG(
