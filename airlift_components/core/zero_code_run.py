@@ -111,7 +111,9 @@ def run_zero_code_task(
             "the Python of the environment that has the DAGs' dependencies"
         )
     tags = context.run.tags
-    upstream = run_xcoms(context.instance, context.run_id, task) if task.dag_tasks else {}
+    # An empty task reads no XCom: no event-log query for it.
+    wants_xcoms = bool(task.dag_tasks) and task.kind != KIND_EMPTY
+    upstream = run_xcoms(context.instance, context.run_id, task) if wants_xcoms else {}
     if upstream:
         context.log.info(f"{task.where}: XComs of {sorted(upstream)} from this run's earlier steps")
     payload = build_payload(task, tags, resource, upstream_xcoms=upstream)
