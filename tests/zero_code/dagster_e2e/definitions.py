@@ -1,22 +1,5 @@
-"""The Dagster project of the zero-code end-to-end test: definitions built by the real builder with
-``zero_code`` for the ``zc_dagster_e2e`` DAG of the session's Airflow (URL from the test harness's env)."""
+"""The Dagster project of the zero-code end-to-end test: the ``zc_dagster_e2e`` DAG, run zero-code."""
 
-import os
+from tests.zero_code.dagster_projects import zero_code_project
 
-from airlift_components.core import (
-    AirflowInstance,
-    BasicAuthBackend,
-    ZeroCode,
-    build_defs_from_airflow_instance,
-)
-from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME
-
-defs = build_defs_from_airflow_instance(
-    airflow_instance=AirflowInstance(
-        BasicAuthBackend(os.environ["AIRLIFT_TEST_AIRFLOW_URL"], ADMIN_USERNAME, ADMIN_PASSWORD),
-        name="zc_dagster_e2e",
-    ),
-    retrieval_filter=None,
-    dag_selector_fn=lambda dag: dag.dag_id == "zc_dagster_e2e",
-    zero_code=ZeroCode(dags=["zc_dagster_e2e"]),
-)
+defs = zero_code_project("zc_dagster_e2e", "zc_dagster_e2e")
