@@ -5,6 +5,7 @@ the records the REST client would return."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -201,6 +202,43 @@ def test_task_mapping_onto_a_recorded_task_is_its_zero_code_asset_with_recorded_
     ]
     assert targets["tasks"] == {"load": [list(ORDER_TOTALS.path)]} and "zero_code" not in targets
     assert graph.get(dag_key).parent_keys == {_task_key("report")}
+
+
+def test_yaml_task_mapping_onto_a_recorded_task_is_its_zero_code_asset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The component's `task_mappings` take the same path: the inline spec becomes the task's asset."""
+    from dagster.components.core.component_tree import ComponentTree
+
+    from airlift_components import AirflowInstanceComponent
+
+    monkeypatch.setenv("ZC_RECORD_PASSWORD", "unused")
+    component = AirflowInstanceComponent.resolve_from_dict(
+        {
+            "name": "inst",
+            "auth": {
+                "webserver_url": "http://airflow.invalid",
+                "username": "admin",
+                "password_env": "ZC_RECORD_PASSWORD",
+            },
+            "mappings": [
+                {
+                    "dag_id": "orders",
+                    "task_mappings": [{"task_id": "load", "assets": [{"key": "warehouse/order_totals"}]}],
+                }
+            ],
+            "zero_code": {"dags": ["orders"]},
+        }
+    )
+    state = tmp_path / "state"
+    state.write_text(_snapshot(_extract_load_report()).model_dump_json())
+    graph = component.build_defs_from_state(
+        ComponentTree.for_test().load_context, state
+    ).resolve_asset_graph()
+    assert _task_key("load") not in graph.get_all_asset_keys()
+    assert graph.get(ORDER_TOTALS).is_materializable
+    assert graph.get(ORDER_TOTALS).parent_keys == {_task_key("extract")}
+    assert graph.get(_task_key("report")).parent_keys == {ORDER_TOTALS}
 
 
 def test_task_mapping_onto_a_task_neither_listed_nor_recorded_fails_naming_instance_dag_and_task() -> None:
