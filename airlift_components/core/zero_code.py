@@ -13,8 +13,8 @@ proxy's ``doc_md`` records the tasks it replaced (``conventions.ORIGINAL_TASKS_D
 :func:`whole_dag_tasks`). Each of them gets its asset (its task-mapped assets when a task mapping names it:
 mappings onto such a DAG's tasks are checked against this record, not Airflow's listing), with deps
 following its upstream tasks, and the keys become the DAG's proxy targets: the DAG proxy launches them all
-in one Dagster run, in which each task reads its upstream tasks' XComs from the run's own results. Every task of such a DAG must be
-eligible and keep the default trigger rule ``all_success`` (what Dagster's skip of a step whose upstream
+in one Dagster run, in which each task reads its upstream tasks' XComs from the run's own results. Every
+task of such a DAG must be eligible and keep the default trigger rule ``all_success`` (what Dagster's skip of a step whose upstream
 produced nothing mirrors), and the DAG may have no DAG-mapped assets; otherwise definitions fail.
 
 Pure (no I/O): the snapshot already holds the matched DAGs' tasks (``fetch_snapshot`` and
