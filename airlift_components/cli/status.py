@@ -137,12 +137,16 @@ def zero_code_lines(instances: Sequence[InstanceProgress]) -> list[str]:
         for dag in instance.dags:
             if not dag.tasks_known:
                 continue
+            tasks = dag.zero_code_tasks
+            # A whole-DAG proxy's own task is not what runs zero-code: its recorded tasks are.
+            whose = " (proxied as a whole: the tasks its proxy records)" if dag.original_tasks else ""
             lines.append(
-                f"- {instance.instance_name}/{dag.dag_id}: {dag.zero_code_eligible}/{dag.total} tasks zero-code eligible"
+                f"- {instance.instance_name}/{dag.dag_id}: {dag.zero_code_eligible}/{len(tasks)} tasks "
+                f"zero-code eligible{whose}"
             )
             lines += [
                 f"    - {task.task_id} ({task.operator or 'unknown operator'}): {task.zero_code}"
-                for task in dag.task_progress
+                for task in tasks
                 if not task.zero_code_eligible
             ]
     return lines

@@ -8,6 +8,7 @@ it loads the snapshot (reconstruction state, file cache, or Airflow; see
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -54,7 +55,13 @@ from airlift_components.core.sensor import (
 )
 from airlift_components.core.snapshot import AirflowFilter, AirflowSnapshot, DagSelectorFn
 from airlift_components.core.snapshot_cache import load_snapshot
-from airlift_components.core.zero_code import ZeroCode, ZeroCodePlan, plan_zero_code
+from airlift_components.core.zero_code import (
+    ZeroCode,
+    ZeroCodeDefinitionError,
+    ZeroCodePlan,
+    plan_zero_code,
+    whole_dag_tasks,
+)
 from airlift_components.core.zero_code_assets import zero_code_assets
 from airlift_components.formats.proxy_targets import PartitionFormat, ProxyTargets
 
@@ -97,8 +104,48 @@ def _check_mapped_once(mapped_assets: Sequence[MappedAsset]) -> None:
             )
 
 
+def _recorded_task_ids(
+    snapshot: AirflowSnapshot, dag_id: str, zero_code: ZeroCode | None
+) -> frozenset[str] | None:
+    # The tasks a whole-DAG proxy records; only zero-code reads the record, so a malformed one fails there.
+    try:
+        tasks = whole_dag_tasks(snapshot, dag_id)
+    except ZeroCodeDefinitionError:
+        if zero_code is not None and zero_code.matches(dag_id):
+            raise
+        return None
+    return frozenset(task.task_id for task in tasks) if tasks is not None else None
+
+
+def _unknown_task(
+    snapshot: AirflowSnapshot,
+    dag_id: str,
+    task_id: str,
+    names: str,
+    known: set[str],
+    recorded: frozenset[str] | None,
+) -> str:
+    where = f"assets [{names}] are mapped to task {task_id!r} of DAG {dag_id!r}"
+    if recorded is None:
+        return f"{where}, which has no such task (its tasks: {', '.join(sorted(known)) or 'none'})"
+    instance = snapshot.instance_name
+    if task_id in recorded:
+        return (
+            f"{where}, which Airflow instance {instance!r} runs proxied as a whole (Airflow lists only its "
+            "proxy task): map the assets to the DAG (assets_with_dag_mappings), or run the DAG zero-code "
+            "(zero_code dags), where task mappings onto its tasks apply"
+        )
+    return (
+        f"{where} of Airflow instance {instance!r}, which has no such task (the DAG is proxied as a whole; "
+        f"its tasks, as its proxy records them: {', '.join(sorted(recorded)) or 'none'})"
+    )
+
+
 def _check_mappings(
-    snapshot: AirflowSnapshot, by_dag: dict[str, DagMappings], on_missing: OnMissingMapping
+    snapshot: AirflowSnapshot,
+    by_dag: dict[str, DagMappings],
+    on_missing: OnMissingMapping,
+    zero_code: ZeroCode | None = None,
 ) -> dict[str, DagMappings]:
     problems: list[str] = []
     valid: dict[str, DagMappings] = {}
@@ -112,13 +159,13 @@ def _check_mappings(
             continue
         kept = DagMappings(dag_id, dag_keys=list(mapping.dag_keys))
         known = {task.task_id for task in snapshot.tasks.get(dag_id, ())}
+        recorded = _recorded_task_ids(snapshot, dag_id, zero_code) if mapping.task_keys else None
+        # A whole-DAG zero-code DAG's tasks run in Dagster as recorded: task mappings resolve against them.
+        resolvable = (known | recorded) if recorded and zero_code and zero_code.matches(dag_id) else known
         for task_id, task_keys in mapping.task_keys.items():
-            if snapshot.has_tasks(dag_id) and task_id not in known:
+            if snapshot.has_tasks(dag_id) and task_id not in resolvable:
                 names = ", ".join(key.to_user_string() for key in task_keys)
-                problems.append(
-                    f"assets [{names}] are mapped to task {task_id!r} of DAG {dag_id!r}, which has no such task "
-                    f"(its tasks: {', '.join(sorted(known)) or 'none'})"
-                )
+                problems.append(_unknown_task(snapshot, dag_id, task_id, names, known, recorded))
                 continue
             kept.task_keys[task_id] = list(task_keys)
         valid[dag_id] = kept
@@ -232,7 +279,7 @@ def build_defs_from_snapshot(
         )
     mapped_assets = [*mapped_assets_in(defs), *extra_mapped_assets]
     _check_mapped_once(mapped_assets)
-    by_dag = _check_mappings(snapshot, mappings_by_dag(mapped_assets), on_missing_mapping)
+    by_dag = _check_mappings(snapshot, mappings_by_dag(mapped_assets), on_missing_mapping, zero_code)
     zero_code_plan, executable = ZeroCodePlan(), []
     if zero_code is not None:
         zero_code_plan = plan_zero_code(
@@ -257,6 +304,10 @@ def build_defs_from_snapshot(
         for dag_id, keys in zero_code_plan.whole_dag_keys().items():
             by_dag.setdefault(dag_id, DagMappings(dag_id)).dag_keys.extend(keys)
     mapped = {asset.key: asset for asset in mapped_assets}
+    # A whole-DAG task's mapped asset also depends on its recorded upstream tasks (lineage, DAG asset deps).
+    for key, upstream in zero_code_plan.whole_dag_mapped_deps().items():
+        if key in mapped:
+            mapped[key] = dataclasses.replace(mapped[key], deps=mapped[key].deps | upstream)
     zero_code_ids = zero_code_plan.task_ids_by_dag()
     group_name = dags_group_name(airflow_instance.name)
     dag_specs = [

@@ -13,7 +13,8 @@ Counting rules (documented in the README):
 - ``proxied``: tasks whose operator carries the proxy marker; all of them when the whole DAG is proxied.
 - ``left``: ``tasks - proxied``, the tasks that still execute in Airflow.
 - ``zero_code_eligible``: tasks whose operator can run zero-code (their own Airflow code run in Dagster, see
-  :mod:`airlift_components.core.zero_code`); every other task carries the reason it cannot.
+  :mod:`airlift_components.core.zero_code`); every other task carries the reason it cannot. For a DAG
+  proxied as a whole these are the tasks its proxy records it replaced (``original_tasks``), not the proxy.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ from airlift_components.core.events import task_group_of
 from airlift_components.core.mappings import DagMappings
 from airlift_components.core.naming import overview_asset_key
 from airlift_components.core.snapshot import AirflowSnapshot
-from airlift_components.core.zero_code import task_eligibility
+from airlift_components.core.zero_code import (
+    ZeroCodeDefinitionError,
+    task_eligibility,
+    whole_dag_task_eligibility,
+    whole_dag_tasks,
+)
+from airlift_components.formats.proxy_records import OriginalTask
+from airlift_components.formats.zero_code_eligibility import ZeroCodeEligibility
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,8 @@ class DagProgress:
     dag_proxied: bool = False
     dag_mapped_assets: tuple[str, ...] = ()
     disagreements: tuple[str, ...] = ()
+    # A DAG proxied as a whole: the tasks its proxy records it replaced (what would run zero-code).
+    original_tasks: tuple[TaskProgress, ...] = ()
 
     @property
     def total(self) -> int:
@@ -83,13 +93,18 @@ class DagProgress:
         return self.total - self.proxied
 
     @property
+    def zero_code_tasks(self) -> tuple[TaskProgress, ...]:
+        """The tasks zero-code eligibility is about: a whole-DAG proxy's recorded tasks, else Airflow's."""
+        return self.original_tasks or self.task_progress
+
+    @property
     def zero_code_eligible(self) -> int:
         """Tasks whose operator can run zero-code."""
-        return sum(1 for task in self.task_progress if task.zero_code_eligible)
+        return sum(1 for task in self.zero_code_tasks if task.zero_code_eligible)
 
     def zero_code_refused(self) -> list[TaskProgress]:
         """Tasks that cannot run zero-code (each with its reason in ``zero_code``)."""
-        return [task for task in self.task_progress if task.zero_code_eligible is False]
+        return [task for task in self.zero_code_tasks if task.zero_code_eligible is False]
 
     def counts(self) -> dict[str, int | None]:
         """``{"tasks", "mapped", "proxied", "left"}`` (None each when the tasks are unknown)."""
@@ -107,19 +122,28 @@ class DagProgress:
             "task_groups": sorted({t.task_group for t in self.task_progress if t.task_group}),
             "disagreements": list(self.disagreements),
             "zero_code_eligible": self.zero_code_eligible if self.tasks_known else None,
-            "task_details": [
-                {
-                    "task_id": t.task_id,
-                    "task_group": t.task_group,
-                    "mapped_assets": list(t.mapped_assets),
-                    "proxied": t.proxied,
-                    "operator": t.operator,
-                    "zero_code_eligible": t.zero_code_eligible,
-                    "zero_code": t.zero_code,
-                }
-                for t in self.task_progress
-            ],
+            "zero_code_tasks": len(self.zero_code_tasks) if self.tasks_known else None,
+            "task_details": [_task_json(t) for t in self.task_progress],
+            "original_tasks": [_task_json(t) for t in self.original_tasks],
         }
+
+
+def _task_json(task: TaskProgress) -> dict[str, Any]:
+    return {
+        "task_id": task.task_id,
+        "task_group": task.task_group,
+        "mapped_assets": list(task.mapped_assets),
+        "proxied": task.proxied,
+        "operator": task.operator,
+        "zero_code_eligible": task.zero_code_eligible,
+        "zero_code": task.zero_code,
+    }
+
+
+def _verdict_text(verdict: ZeroCodeEligibility | None) -> str:
+    if verdict is None:
+        return "unknown: proxied, and the proxy does not record the original operator"
+    return verdict.kind if verdict.eligible else verdict.reason or ""
 
 
 def dag_progress(snapshot: AirflowSnapshot, dag_id: str, mapping: DagMappings | None) -> DagProgress:
@@ -144,17 +168,40 @@ def dag_progress(snapshot: AirflowSnapshot, dag_id: str, mapping: DagMappings | 
                 mapped_assets=tuple(key.to_user_string() for key in task_keys.get(task.task_id, ())),
                 proxied=proxied,
                 zero_code_eligible=verdict.eligible if verdict is not None else None,
-                zero_code=(
-                    "unknown: proxied, and the proxy does not record the original operator"
-                    if verdict is None
-                    else verdict.kind
-                    if verdict.eligible
-                    else verdict.reason or ""
-                ),
+                zero_code=_verdict_text(verdict),
                 operator=verdict.operator if verdict is not None else task.operator or "",
             )
         )
-    return DagProgress(snapshot.instance_name, dag_id, True, tuple(tasks), dag_proxied, dag_mapped)
+    originals = []
+    for original in _recorded_tasks(snapshot, dag_id) if dag_proxied else ():
+        verdict = whole_dag_task_eligibility(original, airflow_major=airflow_major)
+        originals.append(
+            TaskProgress(
+                task_id=original.task_id,
+                mapped_assets=tuple(key.to_user_string() for key in task_keys.get(original.task_id, ())),
+                proxied=True,
+                zero_code_eligible=verdict.eligible,
+                zero_code=_verdict_text(verdict),
+                operator=verdict.operator,
+            )
+        )
+    return DagProgress(
+        snapshot.instance_name,
+        dag_id,
+        True,
+        tuple(tasks),
+        dag_proxied,
+        dag_mapped,
+        original_tasks=tuple(originals),
+    )
+
+
+def _recorded_tasks(snapshot: AirflowSnapshot, dag_id: str) -> tuple[OriginalTask, ...]:
+    # Progress is a report: a malformed record shows the proxy task alone (zero-code definitions name it).
+    try:
+        return whole_dag_tasks(snapshot, dag_id) or ()
+    except ZeroCodeDefinitionError:
+        return ()
 
 
 def instance_progress(snapshot: AirflowSnapshot, by_dag: Mapping[str, DagMappings]) -> list[DagProgress]:

@@ -10,10 +10,11 @@ zero-code runner in Airflow's environment.
 
 A DAG proxied as a whole (tag ``airlift:proxied-dag``) lists only its proxy task in Airflow's REST API; the
 proxy's ``doc_md`` records the tasks it replaced (``conventions.ORIGINAL_TASKS_DOC_PREFIX``, read by
-:func:`original_tasks`). Each of them gets its asset, with deps following its upstream tasks, and the
-keys become the DAG's proxy targets: the DAG proxy launches them all in one Dagster run, in which each
-task reads its upstream tasks' XComs from the run's own results. Every task of such a DAG must be
-eligible and keep the default trigger rule ``all_success`` (what Dagster's skip of a step whose upstream
+:func:`whole_dag_tasks`). Each of them gets its asset (its task-mapped assets when a task mapping names it:
+mappings onto such a DAG's tasks are checked against this record, not Airflow's listing), with deps
+following its upstream tasks, and the keys become the DAG's proxy targets: the DAG proxy launches them all
+in one Dagster run, in which each task reads its upstream tasks' XComs from the run's own results. Every
+task of such a DAG must be eligible and keep the default trigger rule ``all_success`` (what Dagster's skip of a step whose upstream
 produced nothing mirrors), and the DAG may have no DAG-mapped assets; otherwise definitions fail.
 
 Pure (no I/O): the snapshot already holds the matched DAGs' tasks (``fetch_snapshot`` and
@@ -187,19 +188,40 @@ class ZeroCodePlan:
                 found.setdefault(task.dag_id, []).extend(task.keys)
         return found
 
+    def _upstream_keys(self) -> dict[tuple[str, str], frozenset[dg.AssetKey]]:
+        # (dag_id, task_id) -> the keys of its upstream tasks that run zero-code (its assets' deps).
+        keys_of = {(t.dag_id, t.task_id): t.keys for t in self.tasks}
+        return {
+            (t.dag_id, t.task_id): frozenset(
+                key for up in t.upstream_task_ids for key in keys_of.get((t.dag_id, up), ())
+            )
+            for t in self.tasks
+        }
+
+    def whole_dag_mapped_deps(self) -> dict[dg.AssetKey, frozenset[dg.AssetKey]]:
+        """``key -> upstream task keys`` of the task-mapped assets of DAGs proxied as a whole: the user's
+        spec does not know the recorded upstream tasks, the generated asset depends on them."""
+        upstream = self._upstream_keys()
+        return {
+            key: upstream[(task.dag_id, task.task_id)]
+            for task in self.tasks
+            if task.whole_dag and task.mapped
+            for key in task.keys
+        }
+
     def mapped_assets(self) -> list[MappedAsset]:
         """The default-key assets as task mappings, or DAG mappings for a whole-DAG proxy's tasks (the
-        sensor, proxy targets and DAG deps treat them so)."""
-        keys_of = {(t.dag_id, t.task_id): t.keys for t in self.tasks}
+        sensor, proxy targets and DAG deps treat them so). A whole-DAG task's mapped keys become DAG
+        mappings through :meth:`whole_dag_keys` (the user's spec stays its mapped asset)."""
+        upstream = self._upstream_keys()
         out = []
         for task in self.tasks:
             if task.mapped:
                 continue
-            deps = {key for up in task.upstream_task_ids for key in keys_of.get((task.dag_id, up), ())}
             out.append(
                 MappedAsset(
                     key=task.keys[0],
-                    deps=frozenset(deps),
+                    deps=upstream[(task.dag_id, task.task_id)],
                     partitions_def=None,
                     task_handles=() if task.whole_dag else ((task.dag_id, task.task_id),),
                     dag_ids=(task.dag_id,) if task.whole_dag else (),
@@ -299,6 +321,47 @@ def plan_zero_code(
     return plan
 
 
+def whole_dag_tasks(snapshot: AirflowSnapshot, dag_id: str) -> tuple[OriginalTask, ...] | None:
+    """The tasks a DAG proxied as a whole replaced, as its proxy records them; None when the DAG is not
+    proxied as a whole, its tasks were not fetched, or its proxy records none (an older airlift-components).
+
+    Raises:
+        ZeroCodeDefinitionError: the record is malformed (names instance, DAG and proxy task).
+    """
+    dag = snapshot.dag(dag_id)
+    if dag is None or PROXIED_DAG_TAG not in dag.tags or not snapshot.has_tasks(dag_id):
+        return None
+    listed = snapshot.tasks[dag_id]
+    proxies = [t for t in listed if PROXY_MARKER_FIELD in t.template_fields] or list(listed)
+    for proxy in proxies:
+        tasks = original_tasks(proxy, instance_name=snapshot.instance_name, dag_id=dag_id)
+        if tasks is not None:
+            return tasks
+    return None
+
+
+def whole_dag_task_eligibility(original: OriginalTask, *, airflow_major: int) -> ZeroCodeEligibility:
+    """The verdict for one task a whole-DAG proxy replaced: its operator's, and refused for a trigger rule
+    other than ``all_success`` (the one Dagster run mirrors that rule only)."""
+    module, _, name = original.operator.rpartition(".")
+    verdict = classify_task(
+        operator_class=name,
+        operator_module=module or None,
+        is_mapped=original.is_mapped,
+        airflow_major=airflow_major,
+    )
+    if verdict.eligible and original.trigger_rule != "all_success":
+        return ZeroCodeEligibility(
+            eligible=False,
+            kind=verdict.kind,
+            reason=f"trigger rule {original.trigger_rule!r}: a DAG proxied as a whole runs zero-code in one "
+            "Dagster run, which mirrors the default rule 'all_success' only (a task whose upstream failed or "
+            "was skipped does not run)",
+            operator=verdict.operator,
+        )
+    return verdict
+
+
 def _plan_whole_dag(
     plan: ZeroCodePlan,
     snapshot: AirflowSnapshot,
@@ -308,14 +371,13 @@ def _plan_whole_dag(
     dag_keys: Sequence[dg.AssetKey],
     airflow_major: int,
 ) -> list[str]:
-    """Add the zero-code tasks of a DAG proxied as a whole to ``plan``; return the problems found."""
+    """Add the zero-code tasks of a DAG proxied as a whole to ``plan``; return the problems found.
+
+    ``task_keys`` are the task mappings onto the tasks the proxy records (the definitions builder checks
+    them against the record, since Airflow lists only the proxy task)."""
     instance = snapshot.instance_name
-    proxies = [t for t in snapshot.tasks[dag_id] if PROXY_MARKER_FIELD in t.template_fields] or list(
-        snapshot.tasks[dag_id]
-    )
-    recorded = [(proxy, original_tasks(proxy, instance_name=instance, dag_id=dag_id)) for proxy in proxies]
-    recorded = [(proxy, tasks) for proxy, tasks in recorded if tasks is not None]
-    if not recorded:
+    tasks = whole_dag_tasks(snapshot, dag_id)
+    if tasks is None:
         _log_once(
             instance,
             dag_id,
@@ -324,7 +386,6 @@ def _plan_whole_dag(
             "replaced (an older airlift-components in Airflow); no zero-code assets",
         )
         return []
-    tasks = recorded[0][1]
     errors = []
     if dag_keys:
         names = ", ".join(key.to_user_string() for key in dag_keys)
@@ -333,36 +394,20 @@ def _plan_whole_dag(
             f"proxy launches; its DAG-mapped assets [{names}] would never be materialized: map them to the "
             "DAG's tasks, or leave the DAG out of zero_code dags"
         )
-    keys_of: dict[str, tuple[dg.AssetKey, ...]] = {}
     for original in tasks:
-        module, _, name = original.operator.rpartition(".")
-        verdict = classify_task(
-            operator_class=name,
-            operator_module=module or None,
-            is_mapped=original.is_mapped,
-            airflow_major=airflow_major,
-        )
-        message = verdict.message(instance_name=instance, dag_id=dag_id, task_id=original.task_id)
+        verdict = whole_dag_task_eligibility(original, airflow_major=airflow_major)
         if not verdict.eligible:
+            message = verdict.message(instance_name=instance, dag_id=dag_id, task_id=original.task_id)
             plan.refused.setdefault(dag_id, []).append(message)
             errors.append(f"{message} (the DAG is proxied as a whole)")
             continue
-        if original.trigger_rule != "all_success":
-            errors.append(
-                f"{instance}/{dag_id}.{original.task_id} ({verdict.operator}): trigger rule "
-                f"{original.trigger_rule!r}: a DAG proxied as a whole runs zero-code in one Dagster run, "
-                "which mirrors the default rule 'all_success' only (a task whose upstream failed or was "
-                "skipped does not run)"
-            )
-            continue
         plan.eligible.setdefault(dag_id, []).append(original.task_id)
         mapped = tuple(task_keys.get(original.task_id, ()))
-        keys_of[original.task_id] = mapped or (zero_code_task_asset_key(instance, dag_id, original.task_id),)
         plan.tasks.append(
             ZeroCodeTask(
                 dag_id=dag_id,
                 task_id=original.task_id,
-                keys=keys_of[original.task_id],
+                keys=mapped or (zero_code_task_asset_key(instance, dag_id, original.task_id),),
                 mapped=bool(mapped),
                 kind=verdict.kind,
                 operator=verdict.operator,

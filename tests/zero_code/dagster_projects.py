@@ -16,9 +16,13 @@ from airlift_components.core import (
 from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME
 
 
-def zero_code_project(name: str, dag_id: str, zero_code_dags: list[str] | None = None) -> Definitions:
-    """Instance ``name`` peering only ``dag_id``, whose tasks (or those of ``zero_code_dags``) run zero-code."""
+def zero_code_project(
+    name: str, dag_id: str, zero_code_dags: list[str] | None = None, defs: Definitions | None = None
+) -> Definitions:
+    """Instance ``name`` peering only ``dag_id``, whose tasks (or those of ``zero_code_dags``) run zero-code;
+    ``defs``: the user's definitions (e.g. task mappings)."""
     return build_defs_from_airflow_instance(
+        defs=defs,
         airflow_instance=AirflowInstance(
             BasicAuthBackend(os.environ["AIRLIFT_TEST_AIRFLOW_URL"], ADMIN_USERNAME, ADMIN_PASSWORD),
             name=name,

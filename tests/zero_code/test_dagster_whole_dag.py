@@ -6,11 +6,13 @@ start per step: the steps still read each other's results from the run's event l
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from dagster import DagsterInstance
 
 from airlift_components.core import (
     AirflowInstance,
@@ -20,6 +22,7 @@ from airlift_components.core import (
     build_defs_from_airflow_instance,
 )
 from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME
+from tests.core.helpers import events_for_run, keys_of, tick_until_caught_up
 from tests.in_airflow.harness import LocalDagster, task_log
 from tests.zero_code.conftest import ZeroCodeAirflow, run_to_end
 
@@ -46,22 +49,38 @@ def _materialized_keys(dagster: LocalDagster, run_id: str) -> list[str]:
     return sorted("/".join(m["assetKey"]["path"]) for m in body["runOrError"]["assetMaterializations"])
 
 
-def test_whole_dag_runs_all_tasks_in_one_dagster_run_passing_xcoms_and_pushes_nothing_to_airflow(
-    zero_code_airflow: ZeroCodeAirflow, dagster: LocalDagster, tmp_path: Path
+def _asset_exists(dagster: LocalDagster, key: str) -> bool:
+    body = dagster.client().execute(
+        "query ($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { __typename } }",
+        {"key": {"path": key.split("/")}},
+    )
+    return body["assetNodeOrError"]["__typename"] == "AssetNode"
+
+
+def test_whole_dag_runs_all_tasks_in_one_dagster_run_passing_xcoms_with_a_task_mapped_key_materialized_once(
+    zero_code_airflow: ZeroCodeAirflow, dagster: LocalDagster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Also: ``combine`` is mapped (whole_dag_dagster/definitions.py) to ``warehouse/order_totals``, a task
+    only the proxy's record lists; Airflow holds no XCom of the DAG's tasks, and the sensor emits nothing
+    for the proxied run's assets."""
     zc = zero_code_airflow
     out = tmp_path / "out"
     out.mkdir()
     run = run_to_end(zc.client, DAG_ID, conf={"who": "whole", "out": str(out)})
     assert run.state == "success", task_log(zc.airflow, DAG_ID, run.run_id, PROXY_ID)
-    # ONE Dagster run, launched by the DAG proxy (no task id tag), materialized the three task assets.
+    # ONE Dagster run, launched by the DAG proxy (no task id tag), materialized each task's assets once:
+    # `combine`'s under its mapped key, whose default key the location does not have.
     (dagster_run,) = dagster.runs_for(DAG_ID, airlift__dag_run_id=run.run_id)
     assert dagster_run.status == "SUCCESS"
     assert "airlift/task_id" not in dagster_run.tags
     assert _materialized_keys(dagster, dagster_run.run_id) == [
-        f"zc_whole/task/{DAG_ID}/{task_id}" for task_id in sorted(TASK_IDS)
+        "warehouse/order_totals",
+        f"zc_whole/task/{DAG_ID}/produce",
+        f"zc_whole/task/{DAG_ID}/report",
     ]
-    # The downstream tasks saw their upstream tasks' XComs (callable, template, Bash template).
+    assert not _asset_exists(dagster, f"zc_whole/task/{DAG_ID}/combine")
+    # The downstream tasks saw their upstream tasks' XComs (callable, template, Bash template); `report`
+    # read the mapped `combine`'s from the run (its result is observed under warehouse/order_totals).
     assert json.loads((out / "combine.json").read_text()) == {
         "templated_total": "3",
         "who": "whole",
@@ -74,6 +93,13 @@ def test_whole_dag_runs_all_tasks_in_one_dagster_run_passing_xcoms_and_pushes_no
     assert [(ti["task_id"], ti["state"]) for ti in tis] == [(PROXY_ID, "success")]
     xcoms = zc.client.request("GET", f"{path}/taskInstances/~/xcomEntries")["xcom_entries"]
     assert {entry["task_id"] for entry in xcoms} <= {PROXY_ID}
+    # The sensor (the same definitions, ticked in-process) materializes the DAG asset only: the run was
+    # proxied, so the Dagster run already materialized order_totals and the task assets.
+    monkeypatch.setenv("AIRLIFT_TEST_AIRFLOW_URL", zc.airflow.url)
+    defs = importlib.import_module("tests.zero_code.whole_dag_dagster.definitions").defs
+    with DagsterInstance.ephemeral() as instance:
+        ticks = tick_until_caught_up(defs, instance, None, instance_name="zc_whole")
+    assert keys_of(events_for_run(ticks, run.run_id, DAG_ID)) == [f"zc_whole/dag/{DAG_ID}"]
 
 
 def test_whole_dag_with_a_sensor_fails_definitions_naming_dag_task_class_and_reason(

@@ -277,7 +277,7 @@ def test_status_counts_zero_code_eligible_tasks_and_names_why_not(zero_code_airf
     """`airlift-components status`: per DAG, how many tasks can run zero-code; each other one with its reason
     (a proxied sensor is classified by the original operator its proxy records)."""
     zc = zero_code_airflow
-    zc.airflow.wait_for_dags({"zc_dagster_refused"})
+    zc.airflow.wait_for_dags({"zc_dagster_refused", "zc_whole_dag"})
     instance = AirflowInstance(
         BasicAuthBackend(zc.airflow.url, ADMIN_USERNAME, ADMIN_PASSWORD), name=INSTANCE
     )
@@ -294,6 +294,8 @@ def test_status_counts_zero_code_eligible_tasks_and_names_why_not(zero_code_airf
     assert (
         "    - wait_for_file (airflow.providers.standard.sensors.python.PythonSensor): waits on state" in text
     )
+    # A DAG proxied as a whole: eligibility of the tasks its proxy records (from the live tasks listing).
+    assert f"- {INSTANCE}/zc_whole_dag: 3/3 tasks zero-code eligible (proxied as a whole: the tasks" in text
 
 
 def test_task_mapped_specs_become_the_zero_code_asset(setup: Setup) -> None:

@@ -5,6 +5,7 @@ the records the REST client would return."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -13,11 +14,17 @@ from airflow.providers.standard.operators.python import BranchPythonOperator
 from airflow.sdk import DAG, task
 
 from airlift_components.airflow_api import DagRecord, TaskRecord
+from airlift_components.cli.status import zero_code_lines
 from airlift_components.conventions import (
     ORIGINAL_TASKS_DOC_PREFIX,
     PROXIED_DAG_TAG,
     PROXY_MARKER_FIELD,
+    PROXY_TARGETS_METADATA_KEY,
 )
+from airlift_components.core import AirflowInstance, BasicAuthBackend, assets_with_task_mappings
+from airlift_components.core.defs_builder import AirflowMappingError, build_defs_from_snapshot
+from airlift_components.core.mappings import mapped_assets_in, mappings_by_dag
+from airlift_components.core.progress import InstanceProgress, dag_progress
 from airlift_components.core.snapshot import AirflowSnapshot
 from airlift_components.core.zero_code import (
     OriginalTask,
@@ -29,6 +36,8 @@ from airlift_components.core.zero_code import (
 from airlift_components.in_airflow.zero_code_relay import doc_md_with_original_tasks, original_tasks_record
 
 PROXY_ID = "DAGSTER_OVERRIDE_orders"
+INSTANCE = AirflowInstance(BasicAuthBackend("http://airflow.invalid", "admin", "admin"), name="inst")
+ORDER_TOTALS = dg.AssetKey(["warehouse", "order_totals"])
 
 
 def _dag() -> DAG:
@@ -142,6 +151,157 @@ def test_whole_dag_with_branch_trigger_rule_or_dag_mapped_assets_fails_naming_ea
     assert "branch" in message.lower()
     assert "inst/orders.load" in message and "'one_success'" in message
     assert "DAG-mapped assets [orders_table]" in message
+
+
+def _extract_load_report() -> str:
+    """The record of ``extract >> load >> report`` (three Bash tasks)."""
+    with DAG("orders", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+        extract = BashOperator(task_id="extract", bash_command="true")
+        (
+            extract
+            >> BashOperator(task_id="load", bash_command="true")
+            >> BashOperator(task_id="report", bash_command="true")
+        )
+    return doc_md_with_original_tasks(None, original_tasks_record(list(dag.task_dict.values())))
+
+
+def _task_key(task_id: str) -> dg.AssetKey:
+    return dg.AssetKey(["inst", "task", "orders", task_id])
+
+
+def test_task_mapping_onto_a_recorded_task_is_its_zero_code_asset_with_recorded_deps_and_a_dag_target() -> (
+    None
+):
+    mapped = assets_with_task_mappings(
+        "orders", {"load": [dg.AssetSpec(ORDER_TOTALS, description="Totals.")]}
+    )
+    defs = build_defs_from_snapshot(
+        _snapshot(_extract_load_report()),
+        dg.Definitions(assets=mapped),
+        airflow_instance=INSTANCE,
+        zero_code=ZeroCode(dags=["orders"]),
+    )
+    graph = defs.resolve_asset_graph()
+    keys = graph.get_all_asset_keys()
+    # `load` runs as the user's key (the spec made executable); its default key does not exist.
+    assert _task_key("load") not in keys
+    totals = graph.get(ORDER_TOTALS)
+    assert totals.is_materializable and totals.description == "Totals."
+    assert defs.resolve_assets_def(ORDER_TOTALS).op.name.startswith("inst__orders__load__")
+    # Deps follow the record: extract -> order_totals -> report.
+    assert totals.parent_keys == {_task_key("extract")}
+    assert graph.get(_task_key("report")).parent_keys == {ORDER_TOTALS}
+    # The DAG proxy launches all three in its one run; no task proxy relays `load`; the DAG asset hangs
+    # off the last task only (the mapped asset's deps include its recorded upstream task).
+    dag_key = dg.AssetKey(["inst", "dag", "orders"])
+    targets = graph.get(dag_key).metadata[PROXY_TARGETS_METADATA_KEY].value
+    assert targets["dag"] == [
+        list(_task_key("extract").path),
+        list(ORDER_TOTALS.path),
+        list(_task_key("report").path),
+    ]
+    assert targets["tasks"] == {"load": [list(ORDER_TOTALS.path)]} and "zero_code" not in targets
+    assert graph.get(dag_key).parent_keys == {_task_key("report")}
+
+
+def test_yaml_task_mapping_onto_a_recorded_task_is_its_zero_code_asset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The component's `task_mappings` take the same path: the inline spec becomes the task's asset."""
+    from dagster.components.core.component_tree import ComponentTree
+
+    from airlift_components import AirflowInstanceComponent
+
+    monkeypatch.setenv("ZC_RECORD_PASSWORD", "unused")
+    component = AirflowInstanceComponent.resolve_from_dict(
+        {
+            "name": "inst",
+            "auth": {
+                "webserver_url": "http://airflow.invalid",
+                "username": "admin",
+                "password_env": "ZC_RECORD_PASSWORD",
+            },
+            "mappings": [
+                {
+                    "dag_id": "orders",
+                    "task_mappings": [{"task_id": "load", "assets": [{"key": "warehouse/order_totals"}]}],
+                }
+            ],
+            "zero_code": {"dags": ["orders"]},
+        }
+    )
+    state = tmp_path / "state"
+    state.write_text(_snapshot(_extract_load_report()).model_dump_json())
+    graph = component.build_defs_from_state(
+        ComponentTree.for_test().load_context, state
+    ).resolve_asset_graph()
+    assert _task_key("load") not in graph.get_all_asset_keys()
+    assert graph.get(ORDER_TOTALS).is_materializable
+    assert graph.get(ORDER_TOTALS).parent_keys == {_task_key("extract")}
+    assert graph.get(_task_key("report")).parent_keys == {ORDER_TOTALS}
+
+
+def test_task_mapping_onto_a_task_neither_listed_nor_recorded_fails_naming_instance_dag_and_task() -> None:
+    mapped = assets_with_task_mappings("orders", {"ghost": [dg.AssetSpec(ORDER_TOTALS)]})
+    with pytest.raises(AirflowMappingError) as raised:
+        build_defs_from_snapshot(
+            _snapshot(_extract_load_report()),
+            dg.Definitions(assets=mapped),
+            airflow_instance=INSTANCE,
+            zero_code=ZeroCode(dags=["orders"]),
+        )
+    message = str(raised.value)
+    assert "task 'ghost' of DAG 'orders' of Airflow instance 'inst', which has no such task" in message
+    assert "its tasks, as its proxy records them: extract, load, report" in message
+    # Not zero-code: the recorded task is not in Airflow's listing, and the message says what to do.
+    mapped = assets_with_task_mappings("orders", {"load": [dg.AssetSpec(ORDER_TOTALS)]})
+    with pytest.raises(AirflowMappingError) as raised:
+        build_defs_from_snapshot(
+            _snapshot(_extract_load_report()), dg.Definitions(assets=mapped), airflow_instance=INSTANCE
+        )
+    assert "task 'load' of DAG 'orders', which Airflow instance 'inst' runs proxied as a whole" in str(
+        raised.value
+    )
+    assert "assets_with_dag_mappings" in str(raised.value)
+
+
+def test_status_of_a_whole_dag_counts_zero_code_eligibility_over_its_recorded_tasks_naming_why_not() -> None:
+    with DAG("orders", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+        choose = BranchPythonOperator(task_id="choose", python_callable=lambda: "load")
+        load = BashOperator(task_id="load", bash_command="true")
+        choose >> load >> BashOperator(task_id="report", bash_command="true", trigger_rule="all_done")
+    snapshot = _snapshot(
+        doc_md_with_original_tasks(None, original_tasks_record(list(dag.task_dict.values())))
+    )
+    mapping = mappings_by_dag(
+        mapped_assets_in(
+            dg.Definitions(assets=assets_with_task_mappings("orders", {"load": [dg.AssetSpec(ORDER_TOTALS)]}))
+        )
+    )["orders"]
+    progress = dag_progress(snapshot, "orders", mapping)
+    # The counts stay Airflow's listing (the one proxy task); eligibility is about the recorded tasks.
+    assert progress.counts() == {"tasks": 1, "mapped": 0, "proxied": 1, "left": 0}
+    assert (progress.zero_code_eligible, len(progress.zero_code_tasks)) == (1, 3)
+    by_id = {t.task_id: t for t in progress.original_tasks}
+    assert by_id["load"].zero_code == "bash" and by_id["load"].mapped_assets == ("warehouse/order_totals",)
+    assert all(t.proxied for t in progress.original_tasks)
+    lines = zero_code_lines([InstanceProgress("inst", "http://airflow.invalid", [progress])])
+    assert (
+        lines[0]
+        == "- inst/orders: 1/3 tasks zero-code eligible (proxied as a whole: the tasks its proxy records)"
+    )
+    assert lines[1].startswith(
+        "    - choose (airflow.providers.standard.operators.python.BranchPythonOperator): "
+    )
+    assert "branch" in lines[1].lower()
+    assert lines[2].startswith(
+        "    - report (airflow.providers.standard.operators.bash.BashOperator): trigger rule"
+    )
+    assert "'all_done'" in lines[2] and len(lines) == 3
+    details = progress.to_json()
+    assert (details["zero_code_eligible"], details["zero_code_tasks"]) == (1, 3)
+    assert [t["task_id"] for t in details["original_tasks"]] == ["choose", "load", "report"]
+    assert [t["task_id"] for t in details["task_details"]] == [PROXY_ID]
 
 
 def test_runner_answers_xcom_reads_of_same_run_tasks_from_the_payload_without_airflow() -> None:
