@@ -12,6 +12,7 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,18 @@ SECRET_PASSWORD = f"pw-SECRET-{secrets.token_hex(8)}"
 # session fixture lives until the session ends. So: modules that use the shared Airflows run first, and
 # each session-scoped fixture of ours is finished right after the last test that uses it.
 SHARED_AIRFLOW_FIXTURES = ("airflow3", "airflow2")
+# A test parametrized over `any_airflow` gets one of them through getfixturevalue, which pytest's static
+# fixture closure does not see: counted here, or that Airflow is stopped before it and started a second time.
+DYNAMIC_AIRFLOW_FIXTURE = "any_airflow"
+
+
+def _fixtures_used(item: pytest.Item) -> set[str]:
+    """The fixture names ``item`` uses, including the Airflow its ``any_airflow`` parameter picks."""
+    names = set(getattr(item, "fixturenames", ()))
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and DYNAMIC_AIRFLOW_FIXTURE in callspec.params:
+        names.add(callspec.params[DYNAMIC_AIRFLOW_FIXTURE])
+    return names
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -40,25 +53,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     uses_shared: dict[str, bool] = {}
     for item in items:
         module = item.nodeid.split("::")[0]
-        names = getattr(item, "fixturenames", ())
+        names = _fixtures_used(item)
         uses_shared[module] = uses_shared.get(module, False) or any(
             n in names for n in SHARED_AIRFLOW_FIXTURES
         )
     items.sort(key=lambda item: 0 if uses_shared[item.nodeid.split("::")[0]] else 1)
 
 
-_last_user: dict[str, list[str]] | None = None
+_last_user: dict[str, list[pytest.FixtureDef[Any]]] | None = None
 
 
-def _session_fixtures_by_last_user(items: list[pytest.Item]) -> dict[str, list[str]]:
-    last: dict[str, str] = {}
+def _session_fixtures_by_last_user(items: list[pytest.Item]) -> dict[str, list[pytest.FixtureDef[Any]]]:
+    last: dict[str, tuple[str, pytest.FixtureDef[Any]]] = {}
     for item in items:
-        for name, defs in item._fixtureinfo.name2fixturedefs.items():
+        for name in _fixtures_used(item):
+            defs = item.session._fixturemanager.getfixturedefs(name, item)
             if defs and defs[-1].scope == "session" and defs[-1].baseid.startswith("tests"):
-                last[name] = item.nodeid
-    by_item: dict[str, list[str]] = {}
-    for name, nodeid in last.items():
-        by_item.setdefault(nodeid, []).append(name)
+                last[name] = (item.nodeid, defs[-1])
+    by_item: dict[str, list[pytest.FixtureDef[Any]]] = {}
+    for nodeid, fixturedef in last.values():
+        by_item.setdefault(nodeid, []).append(fixturedef)
     return by_item
 
 
@@ -70,8 +84,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return  # the session's own teardown follows
     if _last_user is None:
         _last_user = _session_fixtures_by_last_user(item.session.items)  # the final, selected order
-    for name in _last_user.get(item.nodeid, ()):
-        fixturedef = item._fixtureinfo.name2fixturedefs[name][-1]
+    for fixturedef in _last_user.get(item.nodeid, ()):
         fixturedef.finish(item._request)
 
 
