@@ -271,7 +271,7 @@ def idle_tick_profile(profile: dict[str, Any], airflow_version: str) -> str:
     rounds = ticks["ours"]["wall"]["samples"]
     return (
         f"Idle tick profiled on the same Airflow {airflow_version} (`idle_tick_profile` in the JSON: {rounds} "
-        f"ticks alternating ours, theirs, ...; medians; load {_load(profile)}): ours "
+        f"ticks alternating ours, theirs, ...; medians of each part, which need not add up; load {_load(profile)}): ours "
         f"{split('ours')} (`{ticks['ours']['request'].split('?')[0]}`); dagster-airlift {split('theirs')} "
         f"(`{ticks['theirs']['request'].split(' {')[0]}`, every DAG id in its body). The same requests "
         f"replayed from a fresh session, alternating (server time): ours with basic auth "
