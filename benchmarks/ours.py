@@ -341,6 +341,11 @@ def scenario_idle_tick_profile(
     }
 
 
+def defs_client_is_airflow2(url: str) -> bool:
+    """Whether the benchmark Airflow speaks Airflow 2's API (dagster-airlift 0.29.27 runs on it only)."""
+    return instance_for(url).client.api_version == "v1"
+
+
 def _ticker_answer(ticker: subprocess.Popen) -> Any:
     """The next answer of the reference's idle ticker (its other output skipped)."""
     assert ticker.stdout is not None
@@ -423,8 +428,6 @@ def run_scenarios(
     """
     counter = RequestCounter()
     result: dict[str, Any] = {"implementation": "airlift-components"}
-    if profile_idle_tick is None:
-        profile_idle_tick = REFERENCE_PYTHON.exists() and instance_for(url).client.api_version == "v1"
 
     def save() -> None:
         if out is not None:
@@ -468,6 +471,8 @@ def run_scenarios(
                     lambda: scenario_idle_tick(defs, instance, cursor, counter, repeats)
                 )
                 save()
+            if only is None and profile_idle_tick is None:
+                profile_idle_tick = REFERENCE_PYTHON.exists() and defs_client_is_airflow2(url)
             if only is None and profile_idle_tick:
                 result["idle_tick_profile"] = with_machine(
                     lambda: scenario_idle_tick_profile(url, truth, defs, instance, cursor, counter)
