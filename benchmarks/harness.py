@@ -12,8 +12,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
+import requests
 import urllib3.connectionpool
 from dagster import DagsterEventType, DagsterInstance, Definitions, EventRecordsFilter, build_sensor_context
+
+# Each answer of dagster-airlift's idle ticker (``benchmarks.reference --idle-ticker``) is one stdout line
+# starting with this marker (Dagster may print too).
+TICKER_MARK = "IDLE_TICK "
 
 
 class RequestCounter:
@@ -26,12 +31,26 @@ class RequestCounter:
 
     def __init__(self) -> None:
         self.sent: list[str] = []
+        # Each request as sent: (method, path with its query, body text or None), to replay it.
+        self.details: list[tuple[str, str, Optional[str]]] = []
+        # Seconds spent inside urllib3 (connect, send, the server's work, reading the answer).
+        self.http_s = 0.0
         original = urllib3.connectionpool.HTTPConnectionPool.urlopen
         counter = self
+        depth = [0]
 
         def counting_urlopen(pool: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
             counter.sent.append(f"{method} {urlsplit(url).path}")
-            return original(pool, method, url, *args, **kwargs)
+            body = kwargs.get("body")
+            counter.details.append((method, url, body.decode() if isinstance(body, bytes) else body))
+            depth[0] += 1
+            started = time.perf_counter()
+            try:
+                return original(pool, method, url, *args, **kwargs)
+            finally:
+                depth[0] -= 1
+                if not depth[0]:  # a retry calls urlopen from inside urlopen: time the outer call only
+                    counter.http_s += time.perf_counter() - started
 
         urllib3.connectionpool.HTTPConnectionPool.urlopen = counting_urlopen  # type: ignore[method-assign]
 
@@ -47,6 +66,70 @@ def measure(fn: Callable[[], Any], counter: RequestCounter) -> tuple[Any, float,
     started = time.perf_counter()
     result = fn()
     return result, time.perf_counter() - started, counter.count - before
+
+
+def timed_tick(
+    defs: Definitions, sensor_name: str, instance: DagsterInstance, cursor: str, counter: RequestCounter
+) -> tuple[Any, dict[str, Any]]:
+    """One tick (as :func:`tick`), split into wall time, time inside HTTP requests and the rest (the
+    client: sensor, cursor, parsing, Dagster's sensor machinery); with the requests it sent."""
+    before, http_before = counter.count, counter.http_s
+    started = time.perf_counter()
+    data = tick(defs, sensor_name, instance, cursor)
+    wall = time.perf_counter() - started
+    http = counter.http_s - http_before
+    return data, {
+        "wall_s": wall,
+        "http_s": http,
+        "client_s": wall - http,
+        "requests": counter.count - before,
+        "sent": counter.details[before:],
+        "events": len(data.asset_events),
+    }
+
+
+def replay_times(
+    base_url: str,
+    variants: Mapping[str, Callable[[], requests.Session]],
+    sent: Mapping[str, Any],
+    rounds: int,
+) -> dict[str, Any]:
+    """Server time of recorded requests, each replayed with plain ``requests`` from a fresh session
+    (``variants``: name -> session factory; ``sent``: name -> (method, path with query, body)), the
+    variants alternating round by round so that the machine's load hits them alike."""
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, session_for in variants.items():
+            method, path, body = sent[name]
+            with session_for() as session:
+                headers = {"Content-Type": "application/json"} if body else None
+                started = time.perf_counter()
+                response = session.request(method, base_url + path, data=body, headers=headers, timeout=60)
+                samples[name].append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    raise RuntimeError(f"replaying {name}: {method} {path} answered {response.status_code}")
+    return {
+        name: {"request": request_text(*sent[name]), **milliseconds(values)}
+        for name, values in samples.items()
+    }
+
+
+def request_text(method: str, path: str, body: Optional[str], limit: int = 240) -> str:
+    """One request as ``METHOD path?query body``, the body cut at ``limit`` characters (its length said)."""
+    if not body:
+        return f"{method} {path}"
+    shown = body if len(body) <= limit else f"{body[:limit]}... ({len(body)} characters)"
+    return f"{method} {path} {shown}"
+
+
+def milliseconds(seconds: list[float]) -> dict[str, Any]:
+    """Median, min and max of samples in milliseconds."""
+    return {
+        "median_ms": round(statistics.median(seconds) * 1000, 1),
+        "min_ms": round(min(seconds) * 1000, 1),
+        "max_ms": round(max(seconds) * 1000, 1),
+        "samples": len(seconds),
+    }
 
 
 def summary(seconds: list[float], requests_sent: list[int], **extra: Any) -> dict[str, Any]:

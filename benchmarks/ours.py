@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +22,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import requests
 from dagster import AssetKey, AssetSpec, DagsterInstance, Definitions
 from dagster._core.definitions.definitions_load_context import DefinitionsLoadContext, DefinitionsLoadType
 from dagster._core.definitions.repository_definition import RepositoryLoadData
@@ -44,16 +46,21 @@ from benchmarks.harness import (
     TASK_FAILED,
     TASK_SUCCEEDED_RUN_FAILED,
     TASK_SUCCEEDED_RUN_SUCCEEDED,
+    TICKER_MARK,
     RequestCounter,
     catch_up,
     identity_check,
     mapped_asset_key,
     measure,
+    milliseconds,
     peak_rss_mb,
+    replay_times,
+    request_text,
     resolve,
     stored_identities,
     summary,
     tick,
+    timed_tick,
     truth_identities,
 )
 from benchmarks.machine import machine_facts
@@ -241,6 +248,113 @@ def scenario_idle_tick(
     return summary([s[0] for s in samples], [s[1] for s in samples], events_emitted=emitted)
 
 
+REFERENCE_PYTHON = Path(__file__).resolve().parent.parent / ".venv-bench-ref" / "bin" / "python"
+
+
+def scenario_idle_tick_profile(
+    url: str,
+    truth: dict[str, Any],
+    defs: Definitions,
+    instance: DagsterInstance,
+    cursor: str,
+    counter: RequestCounter,
+    rounds: int = 15,
+) -> dict[str, Any]:
+    """4, profiled (Airflow 2, both packages): where an idle tick's time goes.
+
+    Ticks alternate ours, theirs, ours, ... (theirs in a ``benchmarks.reference --idle-ticker`` process),
+    each split into time inside HTTP and the rest (client). Then the request each tick sent is replayed
+    with plain ``requests`` from a fresh session, alternating: ours and theirs with basic auth, ours with
+    the login cookie our sensor uses on Airflow 2, and Airflow's version endpoint (no auth, no database)
+    as the floor of any request.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        truth_path = Path(tmp) / "truth.json"
+        truth_path.write_text(json.dumps({k: truth[k] for k in ("mapped_dag_ids", "mapped_task_id")}))
+        command = [str(REFERENCE_PYTHON), "-m", "benchmarks.reference", "--idle-ticker"]
+        command += ["--url", url, "--truth", str(truth_path)]
+        ticker = subprocess.Popen(
+            command,
+            cwd=Path(__file__).resolve().parent.parent,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            _ticker_answer(ticker)
+            ours: list[dict[str, Any]] = []
+            theirs: list[dict[str, Any]] = []
+            for _ in range(rounds):
+                data, timings = timed_tick(defs, sensor_name(NAME), instance, cursor, counter)
+                cursor = data.cursor
+                ours.append(timings)
+                assert ticker.stdin is not None
+                ticker.stdin.write("tick\n")
+                ticker.stdin.flush()
+                theirs.append(_ticker_answer(ticker))
+        finally:
+            if ticker.stdin is not None:
+                ticker.stdin.close()
+            ticker.wait(timeout=120)
+    sent = {"ours_basic_auth": ours[-1]["sent"][-1], "theirs_basic_auth": theirs[-1]["sent"][-1]}
+    sent["ours_login_cookie"] = sent["ours_basic_auth"]
+    sent["floor_version_endpoint"] = ("GET", "/api/v1/version", None)
+    backend = BasicAuthBackend(url, ADMIN_USERNAME, ADMIN_PASSWORD)
+    cookie_session = backend.get_session()
+    if not backend.start_login_session(cookie_session, "v1", 60.0, True):
+        raise RuntimeError("the Airflow 2 login form did not give a session cookie")
+
+    def basic() -> requests.Session:
+        session = requests.Session()
+        session.auth = (ADMIN_USERNAME, ADMIN_PASSWORD)
+        return session
+
+    def with_cookie() -> requests.Session:
+        session = requests.Session()
+        session.cookies.update(cookie_session.cookies)
+        return session
+
+    variants = {
+        "ours_basic_auth": basic,
+        "theirs_basic_auth": basic,
+        "ours_login_cookie": with_cookie,
+        "floor_version_endpoint": requests.Session,
+    }
+
+    def split(ticks: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "wall": milliseconds([t["wall_s"] for t in ticks]),
+            "inside_http": milliseconds([t["http_s"] for t in ticks]),
+            "client": milliseconds([t["client_s"] for t in ticks]),
+            "requests_per_tick": [t["requests"] for t in ticks],
+            "events": sum(t["events"] for t in ticks),
+            "request": request_text(*ticks[-1]["sent"][-1]),
+        }
+
+    return {
+        "note": "Idle ticks alternating ours/theirs on one Airflow 2 (each split into time inside HTTP "
+        "and client time), then the request each sent replayed alternately with plain requests from a "
+        "fresh session (server time, ms).",
+        "ticks": {"ours": split(ours), "theirs": split(theirs)},
+        "server_ms": replay_times(url, variants, sent, rounds),
+    }
+
+
+def defs_client_is_airflow2(url: str) -> bool:
+    """Whether the benchmark Airflow speaks Airflow 2's API (dagster-airlift 0.29.27 runs on it only)."""
+    return instance_for(url).client.api_version == "v1"
+
+
+def _ticker_answer(ticker: subprocess.Popen) -> Any:
+    """The next answer of the reference's idle ticker (its other output skipped)."""
+    assert ticker.stdout is not None
+    for line in ticker.stdout:
+        if line.startswith(TICKER_MARK):
+            return json.loads(line[len(TICKER_MARK) :])
+    raise RuntimeError(f"the dagster-airlift idle ticker stopped (exit code {ticker.wait(timeout=60)})")
+
+
 def scenario_latency(url: str, samples: int, counter: RequestCounter) -> dict[str, Any]:
     """5. Task end in Airflow -> materialization stored in Dagster, the sensor ticking every second.
 
@@ -302,8 +416,12 @@ def run_scenarios(
     latency_samples: int = 0,
     out: Path | None = None,
     only: str | None = None,
+    profile_idle_tick: bool | None = None,
 ) -> dict[str, Any]:
     """Scenarios 1-4 and 7, or ``only`` one of "catch_up" (3 alone) and "latency" (5, ``latency_samples``).
+
+    ``profile_idle_tick`` (default: on Airflow 2 when dagster-airlift's venv exists): scenario 4 profiled
+    side by side with dagster-airlift (:func:`scenario_idle_tick_profile`).
 
     With ``out``, the results so far are written there after each scenario (a late failure keeps them).
     Every scenario's result carries the machine's load before and after it.
@@ -351,6 +469,13 @@ def run_scenarios(
             if only is None:
                 result["idle_tick"] = with_machine(
                     lambda: scenario_idle_tick(defs, instance, cursor, counter, repeats)
+                )
+                save()
+            if only is None and profile_idle_tick is None:
+                profile_idle_tick = REFERENCE_PYTHON.exists() and defs_client_is_airflow2(url)
+            if only is None and profile_idle_tick:
+                result["idle_tick_profile"] = with_machine(
+                    lambda: scenario_idle_tick_profile(url, truth, defs, instance, cursor, counter)
                 )
                 save()
     return result

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -33,6 +34,7 @@ from dagster_airlift.core.sensor.sensor_builder import AirflowPollingSensorCurso
 from benchmarks.harness import (
     RUN_SUCCEEDED,
     TASK_SUCCEEDED_RUN_SUCCEEDED,
+    TICKER_MARK,
     RequestCounter,
     catch_up,
     dag_asset_key,
@@ -44,6 +46,7 @@ from benchmarks.harness import (
     stored_identities,
     summary,
     tick,
+    timed_tick,
     truth_identities,
 )
 from benchmarks.machine import machine_facts
@@ -151,16 +154,42 @@ def idle_tick(
     return summary([s[0] for s in samples], [s[1] for s in samples], events_emitted=emitted)
 
 
+def idle_ticker(url: str, truth: dict[str, Any]) -> None:
+    """Serve idle ticks for the interleaved profile in ``benchmarks.ours``: after the definitions load,
+    answer ``ready``; then one tick per ``tick`` line on stdin, answered with its timings as JSON
+    (``benchmarks.harness.timed_tick``); stop at ``quit`` or end of input. The cursor starts at now:
+    dagster-airlift's cursor is only a time window, so this is its idle tick after any catch-up."""
+    counter = RequestCounter()
+    defs = resolve(load(url, truth))
+    cursor = serialize_value(AirflowPollingSensorCursor(end_date_gte=datetime.now().timestamp()))
+    with tempfile.TemporaryDirectory() as tmp, DagsterInstance.local_temp(tmp) as instance:
+        print(TICKER_MARK + json.dumps("ready"), flush=True)
+        for line in sys.stdin:
+            if line.strip() != "tick":
+                break
+            data, timings = timed_tick(defs, SENSOR, instance, cursor, counter)
+            cursor = data.cursor
+            print(TICKER_MARK + json.dumps(timings), flush=True)
+
+
 def main() -> None:
     """Run the scenarios and print/write the JSON result."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", required=True)
     parser.add_argument("--truth", required=True)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", default=None)
     parser.add_argument("--latency-samples", type=int, default=0, help="not measured for dagster-airlift")
+    parser.add_argument(
+        "--idle-ticker", action="store_true", help="serve idle ticks on stdin/stdout (benchmarks.ours)"
+    )
     args = parser.parse_args()
     truth = json.loads(Path(args.truth).read_text())
+    if args.idle_ticker:
+        idle_ticker(args.url, truth)
+        return
+    if args.out is None:
+        parser.error("--out is required")
     counter = RequestCounter()
     result: dict[str, Any] = {"implementation": "dagster-airlift 0.29.27"}
 

@@ -250,7 +250,36 @@ def _run_tables(results: dict[str, dict[str, Any]], overhead: dict[str, Any]) ->
             table(columns, {}, data.get("ratios_ours_over_dagster_airlift", {})),
             identity_table(columns),
         ]
+        profile = data.get("ours", {}).get("idle_tick_profile")
+        if profile:
+            parts.append(idle_tick_profile(profile, data["airflow_version"]))
     return parts
+
+
+def idle_tick_profile(profile: dict[str, Any], airflow_version: str) -> str:
+    """Scenario 4 profiled: each package's idle tick split into HTTP and client time, and the server time
+    of the request each sends, replayed alike (``idle_tick_profile`` in the JSON)."""
+    ticks, server = profile["ticks"], profile["server_ms"]
+
+    def split(impl: str) -> str:
+        row = ticks[impl]
+        return (
+            f"{row['wall']['median_ms']:.0f} ms = {row['inside_http']['median_ms']:.0f} inside HTTP + "
+            f"{row['client']['median_ms']:.0f} client"
+        )
+
+    rounds = ticks["ours"]["wall"]["samples"]
+    return (
+        f"Idle tick profiled on the same Airflow {airflow_version} (`idle_tick_profile` in the JSON: {rounds} "
+        f"ticks alternating ours, theirs, ...; medians of each part, which need not add up; load {_load(profile)}): ours "
+        f"{split('ours')} (`{ticks['ours']['request'].split('?')[0]}`); dagster-airlift {split('theirs')} "
+        f"(`{ticks['theirs']['request'].split(' {')[0]}`, every DAG id in its body). The same requests "
+        f"replayed from a fresh session, alternating (server time): ours with basic auth "
+        f"{server['ours_basic_auth']['median_ms']:.0f} ms, theirs with basic auth "
+        f"{server['theirs_basic_auth']['median_ms']:.0f} ms, ours with the login cookie our sensor uses "
+        f"{server['ours_login_cookie']['median_ms']:.0f} ms, Airflow's version endpoint (no auth, no "
+        f"database) {server['floor_version_endpoint']['median_ms']:.0f} ms."
+    )
 
 
 OVERHEAD_PARTS = (

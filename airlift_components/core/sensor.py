@@ -94,7 +94,11 @@ def build_airflow_sensor(
                 "The stored cursor is unreadable (older format?); starting from the look-back."
             )
         try:
-            result = poll_airflow(client_factory(), plan, cursor, settings=settings, log=context.log.info)
+            client = client_factory()
+            # The sensor's client lives as long as the code location: a login session saves Airflow 2 a
+            # password check per request (a no-op after the first tick and on Airflow 3).
+            client.use_login_session()
+            result = poll_airflow(client, plan, cursor, settings=settings, log=context.log.info)
         except AirflowError as exc:
             raise AirflowSensorError(
                 f"Could not read Airflow instance {plan.instance_name!r}: {exc}. "

@@ -2,7 +2,9 @@
 
 An auth backend knows the webserver URL and prepares a ``requests.Session``. The client calls
 :meth:`AirflowAuthBackend.authenticate` once the API dialect is known (Airflow 3 wants a JWT, Airflow 2
-accepts HTTP basic auth) and :meth:`AirflowAuthBackend.refresh` once when Airflow answers 401.
+accepts HTTP basic auth) and :meth:`AirflowAuthBackend.refresh` once when Airflow answers 401. A long-lived
+client (the sensor's) also calls :meth:`AirflowAuthBackend.start_login_session`: :class:`BasicAuthBackend`
+then logs in to Airflow 2 once and sends the session cookie instead of the password.
 
 | module | backends |
 | --- | --- |

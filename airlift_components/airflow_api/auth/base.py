@@ -54,6 +54,13 @@ class AirflowAuthBackend:
     ) -> None:
         """Called before every request; lets token backends renew a token that is about to expire."""
 
+    def start_login_session(
+        self, session: requests.Session, api_version: str, timeout: float, verify: Any
+    ) -> bool:
+        """For a long-lived client: trade per-request credentials for a login session if that is cheaper
+        for Airflow. Returns True if ``session`` now carries one. The default does nothing."""
+        return False
+
     def describe_credentials(self) -> str:
         """Which credentials were used, for error messages (never the secret itself); empty if nothing to add."""
         return ""
