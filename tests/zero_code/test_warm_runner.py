@@ -329,3 +329,18 @@ def test_a_python_that_cannot_serve_falls_back_to_the_cold_start(tmp_path: Path)
     assert code == 3 and tail == ["not a python with Airflow"]
     fallback = [line for line in log.lines if "before serving; starting the runner cold" in line]
     assert fallback and "exited with code 3" in fallback[0] and "not a python with Airflow" in fallback[0]
+
+
+def test_keep_warm_seconds_defaults_to_600_is_set_from_yaml_and_refuses_negative_values() -> None:
+    from pydantic import ValidationError
+
+    from airlift_components.components.airflow_instance.models import ZeroCodeModel
+    from airlift_components.core.zero_code import ZeroCode
+
+    assert ZeroCode(dags=["d"]).keep_warm_seconds == 600
+    cold = ZeroCodeModel.model_validate({"dags": ["d"], "runner": {"keep_warm_seconds": 0}})
+    assert cold.settings("defs.yaml").keep_warm_seconds == 0
+    with pytest.raises(ValidationError, match="keep_warm_seconds"):
+        ZeroCodeModel.model_validate({"dags": ["d"], "runner": {"keep_warm_seconds": -1}})
+    with pytest.raises(ValueError, match="keep_warm_seconds"):
+        ZeroCode(dags=["d"], keep_warm_seconds=-1)
