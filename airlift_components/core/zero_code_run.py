@@ -143,9 +143,12 @@ def run_zero_code_task(
             env["AIRFLOW_HOME"] = str(Path(work) / "airflow_home")
         command = [task.settings.python, "-m", RUNNER_MODULE, str(payload_file), str(result_file)]
         context.log.info(f"{payload.describe()}: starting the zero-code runner ({task.settings.python})")
+        # Named env vars (secrets) reach the task only through its request; Airflow's config stays the server's.
+        per_run = {name for name in task.settings.env_vars if not name.startswith("AIRFLOW_")}
+        if "AIRFLOW_HOME" not in task.settings.env_vars:
+            per_run.add("AIRFLOW_HOME")  # the throwaway home of this run
         warm = WarmRunner(
-            keep_warm_seconds=task.settings.keep_warm_seconds,
-            per_run_env=() if "AIRFLOW_HOME" in task.settings.env_vars else ("AIRFLOW_HOME",),
+            keep_warm_seconds=task.settings.keep_warm_seconds, per_run_env=tuple(sorted(per_run))
         )
         code, tail = run_process(command, env=env, cwd=work, log=context.log, secrets=secrets, warm=warm)
         result = _read_result(task, result_file, code, tail)
