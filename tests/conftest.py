@@ -58,10 +58,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Stop the warm zero-code servers the session started, so none outlives it."""
-    from airlift_components.core.zero_code_run import stop_warm_servers
-
     directory = Path(os.environ["AIRLIFT_ZERO_CODE_WARM_DIR"])
-    stop_warm_servers(directory)
+    if any(directory.glob("*.pid")):  # imports dagster: only when a server was started
+        from airlift_components.core.zero_code_run import stop_warm_servers
+
+        stop_warm_servers(directory)
     shutil.rmtree(directory, ignore_errors=True)
 
 
