@@ -10,7 +10,9 @@ One run of a zero-code asset (:func:`run_zero_code_task`):
 3. writes a :class:`~airlift_components.formats.zero_code.ZeroCodePayload` and starts the runner
    (``<python> -m airlift_components.in_airflow.zero_code payload.json result.json``) in its own process
    group, its output streamed line by line to the Dagster run's log with secret values masked; the
-   group is killed when the step ends or the run is terminated (no orphan processes);
+   group is killed when the step ends or the run is terminated (no orphan processes). With
+   ``keep_warm_seconds`` > 0 (the default) the runner is forked by a warm server of that python
+   (:func:`start_warm`; ``in_airflow/zero_code/warm.py``) that has imported Airflow already, else started cold;
 4. emits an ``AssetObservation`` of the first target asset whose metadata
    ``conventions.ZERO_CODE_RESULT_METADATA_KEY`` is the result's JSON (the proxy relays it into Airflow),
    then: success -> a materialization per target asset; skipped -> none (the step succeeds);
