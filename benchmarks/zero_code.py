@@ -3,12 +3,15 @@
     python -m benchmarks.zero_code --runs 10 --out benchmarks/results/zero_code.json
     python -m benchmarks.zero_code --corpus-only          # the eligibility share alone (no Airflow server)
 
-1. Overhead. Starts its own Airflow 3 (``benchmarks/zero_code_dags``) and one Dagster webserver in the test
+1. Overhead. Starts its own Airflow 3 (``benchmarks/zero_code_dags``) and a Dagster webserver in the test
    suite's mode (``in_process``: runs start at once, in-process executor; ``tests/in_airflow/harness.py``)
-   serving ``benchmarks/zero_code_dagster/definitions.py``. Per kind (a ``PythonOperator`` writing a file,
+   serving ``benchmarks/zero_code_dagster/definitions.py``, once per runner mode (``cold``:
+   ``keep_warm_seconds=0``, a fresh runner process per task; ``warm``: the default, tasks forked by a warm
+   server that has imported Airflow). Per kind (a ``PythonOperator`` writing a file,
    a ``BashOperator`` writing a file) the same one-task DAG exists twice: ``zcb_hand_<kind>`` proxied to a
    hand-written asset doing the same work, ``zcb_zero_<kind>`` proxied to its zero-code asset. Each round
-   triggers the four DAGs one after the other (``--runs`` rounds after ``--warmup`` kept apart) and keeps
+   triggers the four DAGs one after the other (``--runs`` rounds after ``--warmup`` kept apart, per mode, so
+   each mode's ratio compares with hand-written runs under the same load) and keeps
    the Airflow task's time end to end and the Dagster run's. The zero-code run is split from its event log
    (step start -> runner started -> result observed -> run end), and the runner alone is run ``--runs``
    times on a finished run's payload with its phases timed (interpreter start, imports, DAG-source check,
@@ -37,6 +40,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from airlift_components.core.zero_code_run import WARM_DIR_ENV, stop_warm_servers
 from airlift_components.formats.zero_code import (
     ENV_AIRFLOW_PASSWORD,
     ENV_AIRFLOW_URL,
@@ -111,6 +115,8 @@ def run_phases(dagster: LocalDagster, run_id: str) -> dict[str, float]:
             marks.setdefault("step_start", at)
         elif "starting the zero-code runner" in message:
             marks.setdefault("runner_start", at)
+        elif "forked by the warm server" in message:
+            marks.setdefault("warm_fork", at)
         elif kind == "ObservationEvent":
             marks.setdefault("result_observed", at)
         elif kind == "RunSuccessEvent":
@@ -119,10 +125,12 @@ def run_phases(dagster: LocalDagster, run_id: str) -> dict[str, float]:
     if any(mark not in marks for mark in order):
         return {}
     names = ("step_process_start_s", "payload_build_s", "runner_process_s", "after_result_s")
-    return {
+    phases: dict[str, float] = {
         name: round(marks[end] - marks[start], 2)
         for name, start, end in zip(names, order[:-1], order[1:], strict=True)
     }
+    phases["forked_warm"] = float("warm_fork" in marks)  # 1.0: the runner was forked by a warm server
+    return phases
 
 
 def _successful_try(
@@ -254,48 +262,29 @@ def profile_runner(
     return {key: round(value, 3) for key, value in measured.items()}
 
 
-def measure_overhead(runs: int, warmup: int, work: Path) -> dict[str, Any]:
-    """Airflow 3 and one Dagster webserver; ``warmup + runs`` rounds of the four DAGs; then the runner's
-    phases ``runs`` times. Returns the samples and medians per DAG."""
-    port = free_port()
-    out_dir = work / "out"
-    out_dir.mkdir(parents=True)
-    os.environ["ZCB_OUT_DIR"] = str(out_dir)  # Dagster and its runner inherit it
-    dags = work / "dags"
-    shutil.copytree(DAGS, dags, ignore=shutil.ignore_patterns("__pycache__"))
-    airflow = LocalAirflow(
-        REPO / ".venv" / "bin" / "airflow",
-        dags,
-        work / "airflow_home",
-        extra_env={**airflow_env(f"http://127.0.0.1:{port}"), "ZCB_OUT_DIR": str(out_dir)},
-    )
-    dag_ids = [f"zcb_{mode}_{kind}" for kind in KINDS for mode in MODES]
+RUNNER_MODES = {"cold": "0", "warm": "600"}  # mode -> ZCB_KEEP_WARM_SECONDS
+
+
+def _rounds(
+    airflow: LocalAirflow,
+    dagster: LocalDagster,
+    dag_ids: Sequence[str],
+    rounds: int,
+    failed: list[dict[str, str]],
+) -> dict[str, list[dict[str, Any]]]:
     samples: dict[str, list[dict[str, Any]]] = {dag_id: [] for dag_id in dag_ids}
-    failed: list[dict[str, str]] = []
-    with airflow:
-        airflow.wait_for_dags(dag_ids)
-        version = make_client(airflow).version_info.version
-        dagster = BenchDagster(work / "dagster", mode="in_process", port=port)
-        try:
-            dagster.start(airflow.url)
-            for _ in range(warmup + runs):
-                for dag_id in dag_ids:
-                    proxied = _successful_try(airflow, dagster, dag_id, failed)
-                    sample: dict[str, Any] = dict(overhead_sample(proxied))
-                    if dag_id.startswith("zcb_zero_"):
-                        sample.update(run_phases(dagster, proxied.dagster_runs[0].run_id))
-                    sample["airflow_run_id"] = proxied.dag_run.run_id
-                    samples[dag_id].append(sample)
-        finally:
-            dagster.stop()
-        last_run = samples["zcb_zero_python"][-1]["airflow_run_id"]
-        payload = payload_of(airflow, "zcb_zero_python", last_run)
-        # Alternated, so both exits see the same load: the cut in the runner's __main__, before and after.
-        profiles: dict[str, list[dict[str, float]]] = {"normal_exit": [], "fast_exit": []}
-        for _ in range(runs):
-            for fast_exit in (False, True):
-                profile = profile_runner(airflow, payload, work, fast_exit=fast_exit)
-                profiles["fast_exit" if fast_exit else "normal_exit"].append(profile)
+    for _ in range(rounds):
+        for dag_id in dag_ids:
+            proxied = _successful_try(airflow, dagster, dag_id, failed)
+            sample: dict[str, Any] = dict(overhead_sample(proxied))
+            if dag_id.startswith("zcb_zero_"):
+                sample.update(run_phases(dagster, proxied.dagster_runs[0].run_id))
+            sample["airflow_run_id"] = proxied.dag_run.run_id
+            samples[dag_id].append(sample)
+    return samples
+
+
+def _summary(samples: dict[str, list[dict[str, Any]]], warmup: int) -> dict[str, Any]:
     per_dag = {}
     for dag_id, rows in samples.items():
         kept = rows[warmup:]
@@ -318,18 +307,69 @@ def measure_overhead(runs: int, warmup: int, work: Path) -> dict[str, Any]:
         }
         for kind in KINDS
     }
+    return {"dags": per_dag, "ratio_zero_over_hand": ratios}
+
+
+def measure_overhead(runs: int, warmup: int, work: Path, *, profile: bool = True) -> dict[str, Any]:
+    """Airflow 3; per runner mode (cold, warm) one Dagster webserver and ``warmup + runs`` rounds of the
+    four DAGs; then the cold runner's phases ``runs`` times. Returns the samples and medians per mode and DAG."""
+    port = free_port()
+    out_dir = work / "out"
+    out_dir.mkdir(parents=True)
+    os.environ["ZCB_OUT_DIR"] = str(out_dir)  # Dagster and its runner inherit it
+    warm_servers = work / "warm"
+    warm_servers.mkdir(mode=0o700)
+    os.environ[WARM_DIR_ENV] = str(warm_servers)  # the benchmark's servers only, stopped at its end
+    dags = work / "dags"
+    shutil.copytree(DAGS, dags, ignore=shutil.ignore_patterns("__pycache__"))
+    airflow = LocalAirflow(
+        REPO / ".venv" / "bin" / "airflow",
+        dags,
+        work / "airflow_home",
+        extra_env={**airflow_env(f"http://127.0.0.1:{port}"), "ZCB_OUT_DIR": str(out_dir)},
+    )
+    dag_ids = [f"zcb_{mode}_{kind}" for kind in KINDS for mode in MODES]
+    failed: list[dict[str, str]] = []
+    modes: dict[str, Any] = {}
+    try:
+        with airflow:
+            airflow.wait_for_dags(dag_ids)
+            version = make_client(airflow).version_info.version
+            for mode, keep_warm in RUNNER_MODES.items():
+                os.environ["ZCB_KEEP_WARM_SECONDS"] = keep_warm
+                dagster = BenchDagster(work / f"dagster_{mode}", mode="in_process", port=port)
+                try:
+                    dagster.start(airflow.url)
+                    modes[mode] = _summary(_rounds(airflow, dagster, dag_ids, warmup + runs, failed), warmup)
+                finally:
+                    dagster.stop()
+            last_run = modes["cold"]["dags"]["zcb_zero_python"]["samples"][-1]["airflow_run_id"]
+            payload = payload_of(airflow, "zcb_zero_python", last_run)
+            # Alternated, so both exits see the same load: the cut in the runner's __main__, before and after.
+            profiles: dict[str, list[dict[str, float]]] = {"normal_exit": [], "fast_exit": []}
+            for _ in range(runs if profile else 0):
+                for fast_exit in (False, True):
+                    measured = profile_runner(airflow, payload, work, fast_exit=fast_exit)
+                    profiles["fast_exit" if fast_exit else "normal_exit"].append(measured)
+    finally:
+        stop_warm_servers(warm_servers)
+    warm, cold = modes["warm"]["dags"], modes["cold"]["dags"]
+    modes["warm"]["ratio_warm_over_cold_zero_code"] = {
+        kind: round(warm[f"zcb_zero_{kind}"]["median_task_s"] / cold[f"zcb_zero_{kind}"]["median_task_s"], 2)
+        for kind in KINDS
+    }
     runner = {
         exit_kind: {
             **{f"median_{key}": _median(row[key] for row in rows) for key in rows[0]},
             "samples": rows,
         }
         for exit_kind, rows in profiles.items()
+        if rows
     }
     return {
         "airflow_version": version,
         "dagster_mode": "in_process",
-        "dags": per_dag,
-        "ratio_zero_over_hand": ratios,
+        "modes": modes,
         "runner_phases": runner,
         "failed_tries": failed,
     }
@@ -344,7 +384,7 @@ import json, sys
 from pathlib import Path
 from airflow.dag_processing.dagbag import DagBag
 from airlift_components.formats.zero_code_eligibility import classify_task
-from airlift_components.in_airflow.zero_code.runner import _is_mapped, proxying_disabled
+from airlift_components.in_airflow.zero_code.dag_file import is_mapped as _is_mapped, proxying_disabled
 rows, errors = [], {}
 for folder in sys.argv[1:]:
     sys.path.insert(0, folder)  # as Airflow does for its DAGs folder: helper modules next to DAG files
@@ -449,24 +489,12 @@ def table(result: dict[str, Any]) -> str:
             f"Zero-code vs hand-written asset, Airflow {overhead['airflow_version']}, "
             f"Dagster {overhead['dagster_mode']}, medians"
         )
-        for dag_id, row in overhead["dags"].items():
-            extra = ""
-            if "median_runner_process_s" in row:
-                extra = (
-                    f"  (payload {row['median_payload_build_s']} s, runner {row['median_runner_process_s']} s, "
-                    f"after result {row['median_after_result_s']} s)"
-                )
-            lines.append(
-                f"  {dag_id:<16} task {row['median_task_s']} s, Dagster run {row['median_dagster_run_s']} s{extra}"
-            )
-        for kind, ratio in overhead["ratio_zero_over_hand"].items():
-            lines.append(
-                f"  ratio zero/hand, {kind}: task {ratio['task_s']}x, Dagster run {ratio['dagster_run_s']}x"
-            )
+        for mode, measured in overhead.get("modes", {}).items():
+            lines.extend(_mode_lines(mode, measured))
         for exit_kind, profile in overhead["runner_phases"].items():
             phases = {k: v for k, v in profile.items() if k.startswith("median_")}
             lines.append(
-                f"  runner phases ({exit_kind}): " + ", ".join(f"{k[7:]} {v}" for k, v in phases.items())
+                f"  cold runner phases ({exit_kind}): " + ", ".join(f"{k[7:]} {v}" for k, v in phases.items())
             )
     corpus = result["corpus"]
     lines.append(
@@ -481,11 +509,33 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _mode_lines(mode: str, measured: dict[str, Any]) -> list[str]:
+    lines = [f" runner mode {mode}:"]
+    for dag_id, row in measured["dags"].items():
+        extra = ""
+        if "median_runner_process_s" in row:
+            extra = (
+                f"  (payload {row['median_payload_build_s']} s, runner {row['median_runner_process_s']} s, "
+                f"after result {row['median_after_result_s']} s)"
+            )
+        lines.append(
+            f"  {dag_id:<16} task {row['median_task_s']} s, Dagster run {row['median_dagster_run_s']} s{extra}"
+        )
+    for kind, ratio in measured["ratio_zero_over_hand"].items():
+        lines.append(
+            f"  ratio zero/hand, {kind}: task {ratio['task_s']}x, Dagster run {ratio['dagster_run_s']}x"
+        )
+    for kind, ratio in measured.get("ratio_warm_over_cold_zero_code", {}).items():
+        lines.append(f"  ratio warm/cold zero-code task, {kind}: {ratio}x")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     """Measure, print the table and write the JSON (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="rounds (each DAG once) and runner profiles")
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (kept apart)")
+    parser.add_argument("--no-profile", action="store_true", help="skip the cold runner's phase profile")
     parser.add_argument(
         "--corpus-only",
         action="store_true",
@@ -504,7 +554,9 @@ def main(argv: list[str] | None = None) -> None:
     result: dict[str, Any] = {"corpus": classify_corpus()}
     if not args.corpus_only:
         with tempfile.TemporaryDirectory(prefix="zero_code_bench_") as work:
-            result["overhead"] = measure_overhead(args.runs, args.warmup, Path(work))
+            result["overhead"] = measure_overhead(
+                args.runs, args.warmup, Path(work), profile=not args.no_profile
+            )
     result["machine"] = {"before": before, "after": machine_facts()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 _last_user: dict[str, list[pytest.FixtureDef[Any]]] | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One throwaway directory for the session's warm zero-code servers (inherited by Dagster and runners)."""
+    os.environ["AIRLIFT_ZERO_CODE_WARM_DIR"] = tempfile.mkdtemp(prefix="zcw-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the warm zero-code servers the session started, so none outlives it."""
+    directory = Path(os.environ["AIRLIFT_ZERO_CODE_WARM_DIR"])
+    if any(directory.glob("*.pid")):  # imports dagster: only when a server was started
+        from airlift_components.core.zero_code_run import stop_warm_servers
+
+        stop_warm_servers(directory)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _session_fixtures_by_last_user(items: list[pytest.Item]) -> dict[str, list[pytest.FixtureDef[Any]]]:

@@ -85,6 +85,7 @@ class ZeroCode:
     python: str = field(default_factory=lambda: sys.executable)
     dags_folder: str | None = None
     env_vars: tuple[str, ...] = ()
+    keep_warm_seconds: float = 600.0
 
     def __post_init__(self) -> None:
         # Accept lists (the natural Python spelling) while staying hashable and frozen.
@@ -94,6 +95,11 @@ class ZeroCode:
             raise ValueError("ZeroCode: `dags` needs at least one DAG id glob, e.g. ['orders_*']")
         if not self.python:
             raise ValueError("ZeroCode: `python` must be the path of an interpreter")
+        if self.keep_warm_seconds < 0:
+            raise ValueError(
+                f"ZeroCode: `keep_warm_seconds` must be >= 0 (0 turns the warm runner off), not "
+                f"{self.keep_warm_seconds}"
+            )
 
     def matches(self, dag_id: str) -> bool:
         """Whether ``dag_id`` matches one of the ``dags`` globs."""

@@ -10,7 +10,9 @@ One run of a zero-code asset (:func:`run_zero_code_task`):
 3. writes a :class:`~airlift_components.formats.zero_code.ZeroCodePayload` and starts the runner
    (``<python> -m airlift_components.in_airflow.zero_code payload.json result.json``) in its own process
    group, its output streamed line by line to the Dagster run's log with secret values masked; the
-   group is killed when the step ends or the run is terminated (no orphan processes);
+   group is killed when the step ends or the run is terminated (no orphan processes). With
+   ``keep_warm_seconds`` > 0 (the default) the runner is forked by a warm server of that python
+   (:func:`start_warm`; ``in_airflow/zero_code/warm.py``) that has imported Airflow already, else started cold;
 4. emits an ``AssetObservation`` of the first target asset whose metadata
    ``conventions.ZERO_CODE_RESULT_METADATA_KEY`` is the result's JSON (the proxy relays it into Airflow),
    then: success -> a materialization per target asset; skipped -> none (the step succeeds);
@@ -25,11 +27,15 @@ enter the payload, tags, config or logs.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import queue
+import select
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -38,7 +44,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import Any
+from typing import IO, Any, Protocol
 
 import dagster as dg
 
@@ -66,6 +72,15 @@ from airlift_components.formats.zero_code import (
 from airlift_components.formats.zero_code_eligibility import KIND_EMPTY
 
 RUNNER_MODULE = "airlift_components.in_airflow.zero_code"
+WARM_MODULE = "airlift_components.in_airflow.zero_code.warm"
+#: Where the warm servers' sockets live (a 0700 directory); default: ``<tmp>/airlift-zero-code-warm-<uid>``.
+WARM_DIR_ENV = "AIRLIFT_ZERO_CODE_WARM_DIR"
+# A server imports Airflow before it listens: as long as a cold runner's start at high load, with margin.
+WARM_START_TIMEOUT_SECONDS = 180.0
+# Values a task reads from its own environment at run time, never at the server's import: not in the
+# server's environment nor in its fingerprint (so they can differ per run and stay out of the server).
+_PER_RUN_ENV_PREFIXES = ("AIRFLOW_CONN_", "AIRFLOW_VAR_", "AIRLIFT_AIRFLOW_", "DAGSTER_")
+_UNIX_PATH_MAX = 100
 # How long the runner's process group gets between SIGTERM and SIGKILL once the step ends.
 KILL_GRACE_SECONDS = 5.0
 _TAIL_LINES = 30
@@ -130,7 +145,14 @@ def run_zero_code_task(
             env["AIRFLOW_HOME"] = str(Path(work) / "airflow_home")
         command = [task.settings.python, "-m", RUNNER_MODULE, str(payload_file), str(result_file)]
         context.log.info(f"{payload.describe()}: starting the zero-code runner ({task.settings.python})")
-        code, tail = run_process(command, env=env, cwd=work, log=context.log, secrets=secrets)
+        # Named env vars (secrets) reach the task only through its request; Airflow's config stays the server's.
+        per_run = {name for name in task.settings.env_vars if not name.startswith("AIRFLOW_")}
+        if "AIRFLOW_HOME" not in task.settings.env_vars:
+            per_run.add("AIRFLOW_HOME")  # the throwaway home of this run
+        warm = WarmRunner(
+            keep_warm_seconds=task.settings.keep_warm_seconds, per_run_env=tuple(sorted(per_run))
+        )
+        code, tail = run_process(command, env=env, cwd=work, log=context.log, secrets=secrets, warm=warm)
         result = _read_result(task, result_file, code, tail)
     yield from _report(context, task, payload, result)
 
@@ -324,26 +346,356 @@ def rest_credentials(resource: AirflowInstanceResource) -> dict[str, str]:
     return {}
 
 
+# --- The warm runner: a per-machine fork server that has imported Airflow (in_airflow/zero_code/warm.py) ---
+
+
+@dataclass(frozen=True)
+class WarmRunner:
+    """How a run reaches a warm server: how long an idle server stays, and which of the runner's
+    environment variables differ per run beyond :data:`_PER_RUN_ENV_PREFIXES` (so are not the server's)."""
+
+    keep_warm_seconds: float = 600.0
+    per_run_env: tuple[str, ...] = ("AIRFLOW_HOME",)
+
+
+class RunnerProcess(Protocol):
+    """What :func:`run_process` needs of the runner: a cold ``Popen`` or a :class:`WarmProcess`."""
+
+    pid: int
+    returncode: int | None
+    stdout: IO[str] | None
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+class WarmProcess:
+    """A runner forked by a warm server: its pid (leader of its own process group), its output pipe, and
+    its exit status as the server reports it on the connection (closing it makes the server kill the group).
+    """
+
+    def __init__(self, conn: socket.socket, stdout: IO[str], hello: Mapping[str, Any]) -> None:
+        self._conn = conn
+        self._buffer = b""
+        self._server_gone = False
+        self.stdout: IO[str] | None = stdout
+        self.pid = int(hello["pid"])
+        #: What the server reported when it forked: Airflow already imported, and how many modules.
+        self.airflow_imported = bool(hello.get("airflow_imported"))
+        self.modules = int(hello.get("modules", 0))
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        """The exit code once the server has reported it, else None (never blocks)."""
+        if self.returncode is None:
+            self._read(0.0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the exit code. Raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.returncode is None:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise subprocess.TimeoutExpired(f"zero-code runner {self.pid}", timeout or 0.0)
+            self._read(0.2 if left is None else min(0.2, left))
+        return self.returncode
+
+    def close(self) -> None:
+        """Hang up (the server then kills the group if it is still running) and close the output pipe."""
+        with contextlib.suppress(OSError):
+            self._conn.close()
+        if self.stdout is not None:
+            with contextlib.suppress(OSError):
+                self.stdout.close()
+
+    def _read(self, timeout: float) -> None:
+        if self._server_gone:
+            # The server stopped before reporting: the status is lost; the group's end is the process's.
+            if not _pid_running(self.pid):
+                self.returncode = 255
+            elif timeout:
+                time.sleep(timeout)
+            return
+        ready, _, _ = select.select([self._conn], [], [], timeout)
+        if not ready:
+            return
+        try:
+            data = self._conn.recv(4096)
+        except OSError:
+            data = b""
+        if not data:
+            self._server_gone = True
+            return
+        self._buffer += data
+        while b"\n" in self._buffer:
+            line, self._buffer = self._buffer.split(b"\n", 1)
+            message = json.loads(line)
+            if "exit" in message:
+                self.returncode = int(message["exit"])
+
+
+def start_warm(
+    python: str, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, warm: WarmRunner, log: Any
+) -> WarmProcess | None:
+    """The runner ``python -m airlift_components.in_airflow.zero_code *argv``, forked by the warm server of
+    ``python`` and this environment (started, detached in its own session, when there is none yet).
+
+    Returns None, having logged why, when no server can be reached or started (the caller then starts the
+    runner cold). The server's environment is ``env`` without per-run values; the request carries them to
+    the task over the socket only (never to a file). Cost when warm: one connect and one fork.
+    """
+    try:
+        directory = warm_dir()
+        server_env, fingerprint = warm_server_environment(python, env, warm)
+    except (OSError, ValueError) as error:
+        log.info(f"zero-code warm runner unavailable ({error}); starting the runner cold")
+        return None
+    socket_path = directory / f"{fingerprint}.sock"
+    if len(str(socket_path)) > _UNIX_PATH_MAX:
+        log.info(f"zero-code warm runner unavailable (socket path {socket_path} too long); starting cold")
+        return None
+    conn = _connect(socket_path)
+    if conn is None:
+        conn = _start_server(python, socket_path, server_env, warm, log)
+        if conn is None:
+            return None
+    read_end, write_end = os.pipe()
+    stdin = os.open(os.devnull, os.O_RDONLY)
+    try:
+        request = json.dumps({"argv": list(argv), "env": dict(env), "cwd": cwd}).encode()
+        conn.settimeout(60.0)  # the server forks at once; a hung one must not hang the step
+        socket.send_fds(conn, [struct.pack(">I", len(request)) + request], [stdin, write_end, write_end])
+        hello = _read_line(conn)
+        conn.settimeout(None)
+    except (OSError, ValueError) as error:
+        conn.close()
+        os.close(read_end)
+        log.info(f"zero-code warm server {socket_path.name} did not start the task ({error}); starting cold")
+        return None
+    finally:
+        os.close(stdin)
+        os.close(write_end)  # the child holds the only write end: its exit ends the output
+    if "pid" not in hello:
+        conn.close()
+        os.close(read_end)
+        log.info(f"zero-code warm server refused the task ({hello.get('error')}); starting the runner cold")
+        return None
+    process = WarmProcess(conn, os.fdopen(read_end, "r", errors="replace"), hello)
+    log.info(
+        f"zero-code runner pid {process.pid} forked by the warm server {socket_path.stem} (Airflow already "
+        f"imported: {process.airflow_imported}, {process.modules} modules loaded)"
+    )
+    return process
+
+
+def warm_dir() -> Path:
+    """The directory of the warm servers' sockets, created ``0700`` (``$AIRLIFT_ZERO_CODE_WARM_DIR``, else
+    ``<tmp>/airlift-zero-code-warm-<uid>``).
+
+    Raises:
+        ValueError: it exists but is not a ``0700`` directory of this user (another user could reach in).
+    """
+    raw = os.environ.get(WARM_DIR_ENV)
+    directory = Path(raw) if raw else Path(tempfile.gettempdir()) / f"airlift-zero-code-warm-{os.getuid()}"
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = directory.lstat()
+    if directory.is_symlink() or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise ValueError(
+            f"{WARM_DIR_ENV} directory {directory} must be a 0700 directory of this user "
+            f"(mode {oct(info.st_mode & 0o777)}, uid {info.st_uid})"
+        )
+    return directory
+
+
+def warm_server_environment(
+    python: str, env: Mapping[str, str], warm: WarmRunner
+) -> tuple[dict[str, str], str]:
+    """The warm server's environment (``env`` without per-run values) and the fingerprint naming its socket.
+
+    The fingerprint hashes the python (path and its file's size and mtime), that environment, the idle
+    timeout and the runner code's mtimes on this side; any change starts another server. Only a hash of
+    the values is kept, never a value.
+    """
+    server_env = {
+        name: value
+        for name, value in env.items()
+        if not name.startswith(_PER_RUN_ENV_PREFIXES) and name not in warm.per_run_env
+    }
+    real = os.path.realpath(python)
+    info = os.stat(real)
+    digest = hashlib.sha256()
+    for part in (
+        os.path.abspath(python),
+        real,
+        str(info.st_size),
+        str(info.st_mtime_ns),
+        str(warm.keep_warm_seconds),
+        json.dumps(sorted(server_env.items())),
+        _runner_code_stamp(),
+    ):
+        digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
+    return server_env, digest.hexdigest()[:20]
+
+
+def stop_warm_servers(directory: Path, timeout: float = 10.0) -> list[int]:
+    """SIGTERM every warm server whose pid file is in ``directory`` (they kill their running tasks' groups
+    and leave), waiting up to ``timeout`` seconds; returns the pids signalled."""
+    stopped = []
+    for pid_file in directory.glob("*.pid"):
+        try:
+            pid = int(pid_file.read_text().strip() or 0)
+        except (OSError, ValueError):
+            continue
+        if pid <= 0 or WARM_MODULE not in _cmdline(pid):
+            continue  # gone, or the pid was reused by something that is not a warm server
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+            stopped.append(pid)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_pid_running(pid) for pid in stopped):
+        time.sleep(0.1)
+    return stopped
+
+
+def _start_server(
+    python: str, socket_path: Path, server_env: dict[str, str], warm: WarmRunner, log: Any
+) -> socket.socket | None:
+    """Start a server for ``socket_path`` and connect to it once it listens, or log why not (None)."""
+    home = socket_path.with_suffix(".home")
+    home.mkdir(mode=0o700, exist_ok=True)
+    env = {"AIRFLOW_HOME": str(home), **server_env}
+    log_path = socket_path.with_suffix(".log")
+    log.info(f"starting the zero-code warm server {socket_path.stem} ({python}; its log: {log_path})")
+    command = [python, "-m", WARM_MODULE, "serve", "--socket", str(socket_path)]
+    command += ["--idle-seconds", str(warm.keep_warm_seconds)]
+    with open(log_path, "ab") as server_log:
+        try:
+            server = subprocess.Popen(
+                command,
+                env=env,
+                cwd=str(socket_path.parent),
+                stdin=subprocess.DEVNULL,
+                stdout=server_log,
+                stderr=server_log,
+                start_new_session=True,  # not in the step's process group: it outlives the step
+            )
+        except OSError as error:
+            log.info(f"zero-code warm server could not start ({error}); starting the runner cold")
+            return None
+    deadline = time.monotonic() + WARM_START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        conn = _connect(socket_path)
+        if conn is not None:
+            return conn
+        # Exit 0 before listening: another server holds the lock and is starting; wait for it.
+        if server.poll() not in (None, 0):
+            tail = log_path.read_text(errors="replace").splitlines()[-5:]
+            log.info(
+                f"zero-code warm server exited with code {server.returncode} before serving; starting the "
+                "runner cold. Its log ends:\n" + "\n".join(tail)
+            )
+            return None
+        time.sleep(0.1)
+    log.info(f"zero-code warm server not listening after {WARM_START_TIMEOUT_SECONDS:g}s; starting cold")
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGKILL)
+    return None
+
+
+def _connect(socket_path: Path) -> socket.socket | None:
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(str(socket_path))
+    except OSError:  # no socket yet, or a dead server's
+        conn.close()
+        return None
+    return conn
+
+
+def _read_line(conn: socket.socket) -> dict[str, Any]:
+    data = b""
+    while b"\n" not in data:
+        more = conn.recv(4096)
+        if not more:
+            raise ValueError("the server closed the connection")
+        data += more
+    message = json.loads(data.split(b"\n", 1)[0])
+    if not isinstance(message, dict):
+        raise ValueError(f"unexpected answer {message!r}")
+    return message
+
+
+def _runner_code_stamp() -> str:
+    """Modification times of the runner's modules as installed on this side (the usual case: one install)."""
+    package = Path(__file__).resolve().parent.parent
+    paths = sorted((package / "in_airflow" / "zero_code").glob("*.py")) + sorted(
+        (package / "formats").glob("*.py")
+    )
+    return ",".join(f"{path.name}:{path.stat().st_mtime_ns}" for path in paths if path.exists())
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    status = Path(f"/proc/{pid}/status")
+    with contextlib.suppress(OSError):
+        return "zombie" not in status.read_text()
+    return True
+
+
 def run_process(
-    command: Sequence[str], *, env: Mapping[str, str], cwd: str, log: Any, secrets: Sequence[str]
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: str,
+    log: Any,
+    secrets: Sequence[str],
+    warm: WarmRunner | None = None,
 ) -> tuple[int, list[str]]:
     """Run ``command`` in a new process group, logging each output line (secrets masked) as it comes.
 
+    With ``warm`` (and ``command`` the runner's), the process is forked by a warm server of the command's
+    python (:func:`start_warm`) when one can be reached or started, else started cold.
     The group is sent SIGTERM, then SIGKILL after :data:`KILL_GRACE_SECONDS`, whenever this returns or
     raises (a terminated Dagster run raises here), so neither the runner nor a process its task started
     outlives the step. Returns the exit code and the last output lines.
     """
-    proc = subprocess.Popen(
-        list(command),
-        env=dict(env),
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-        start_new_session=True,
-    )
+    proc: RunnerProcess | None = None
+    if warm is not None and warm.keep_warm_seconds > 0 and list(command[1:3]) == ["-m", RUNNER_MODULE]:
+        proc = start_warm(command[0], command[3:], env=env, cwd=cwd, warm=warm, log=log)
+    if proc is None:
+        proc = subprocess.Popen(
+            list(command),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
+    try:
+        return _follow(proc, log=log, secrets=secrets)
+    finally:
+        if isinstance(proc, WarmProcess):
+            proc.close()
+
+
+def _follow(proc: RunnerProcess, *, log: Any, secrets: Sequence[str]) -> tuple[int, list[str]]:
     lines: queue.Queue[str | None] = queue.Queue()
     tail: deque[str] = deque(maxlen=_TAIL_LINES)
 
@@ -387,10 +739,10 @@ def run_process(
             while (line := lines.get_nowait()) is not None:
                 tail.append(mask(line, secrets))
                 log.info(tail[-1])
-    return proc.returncode, list(tail)
+    return int(proc.returncode if proc.returncode is not None else -1), list(tail)
 
 
-def kill_process_group(proc: subprocess.Popen[str]) -> None:
+def kill_process_group(proc: RunnerProcess) -> None:
     """SIGTERM the process group of ``proc`` (its leader started it), then SIGKILL what is left."""
     for sig, wait in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, 0.0)):
         try:
@@ -406,7 +758,7 @@ def kill_process_group(proc: subprocess.Popen[str]) -> None:
         proc.wait(timeout=KILL_GRACE_SECONDS)
 
 
-def _group_alive(proc: subprocess.Popen[str]) -> bool:
+def _group_alive(proc: RunnerProcess) -> bool:
     proc.poll()  # reap the leader, so only live members keep the group
     try:
         os.killpg(proc.pid, 0)

@@ -3,7 +3,8 @@
 ``zcb_hand_<kind>``'s task is mapped to a hand-written asset doing what the Airflow task does;
 ``zcb_zero_<kind>``'s task gets its zero-code asset. Environment as in the proxy tests' project
 (``tests/in_airflow/dagster_project/definitions.py``): ``AIRLIFT_TEST_AIRFLOW_URL``,
-``AIRLIFT_TEST_INSTANCE_NAME``, ``AIRLIFT_TEST_EXECUTOR``; ``ZCB_OUT_DIR`` where both write their files.
+``AIRLIFT_TEST_INSTANCE_NAME``, ``AIRLIFT_TEST_EXECUTOR``; ``ZCB_OUT_DIR`` where both write their files;
+``ZCB_KEEP_WARM_SECONDS`` the zero-code runner's ``keep_warm_seconds`` (``0``: cold, a fresh runner per task).
 """
 
 import os
@@ -49,5 +50,7 @@ defs = build_defs_from_airflow_instance(
         ],
         **executor,
     ),
-    zero_code=ZeroCode(dags=["zcb_zero_*"]),
+    zero_code=ZeroCode(
+        dags=["zcb_zero_*"], keep_warm_seconds=float(os.environ.get("ZCB_KEEP_WARM_SECONDS", "600"))
+    ),
 )

@@ -387,6 +387,13 @@ class ZeroCodeRunnerModel(dg.Resolvable, dg.Model):
         "Dagster process's environment and never shown.",
         examples=[["AIRFLOW_CONN_WAREHOUSE"]],
     )
+    keep_warm_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="How long an idle warm runner (one per machine and runner environment, Airflow already "
+        "imported) stays before it exits; 0: every task starts a fresh runner process (cold).",
+        examples=[600, 0],
+    )
 
 
 class ZeroCodeModel(dg.Resolvable, dg.Model):
@@ -399,7 +406,8 @@ class ZeroCodeModel(dg.Resolvable, dg.Model):
     runner: Annotated[
         ZeroCodeRunnerModel | None,
         dg.Resolver.default(
-            description="How the runner starts: python (Airflow's environment), dags_folder, env_vars."
+            description="How the runner starts: python (Airflow's environment), dags_folder, env_vars, "
+            "keep_warm_seconds."
         ),
     ] = None
 
@@ -412,6 +420,7 @@ class ZeroCodeModel(dg.Resolvable, dg.Model):
                 python=runner.python or sys.executable,
                 dags_folder=runner.dags_folder,
                 env_vars=tuple(runner.env_vars),
+                keep_warm_seconds=runner.keep_warm_seconds,
             )
         except ValueError as exc:
             raise ValueError(f"{where}: zero_code: {exc}") from None

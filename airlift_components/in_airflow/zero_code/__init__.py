@@ -21,6 +21,7 @@ See :mod:`airlift_components.formats.zero_code` for both files.
 | ``airflow_rest`` | the REST client both paths use, and the missing-connection hint |
 | ``errors`` | :class:`ZeroCodeError` and its kinds |
 | ``__main__`` | the command line |
+| ``warm`` | the warm runner: a fork server with Airflow imported, one forked child per task |
 """
 
 from airlift_components.in_airflow.zero_code.errors import (
