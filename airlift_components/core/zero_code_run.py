@@ -129,8 +129,9 @@ def run_zero_code_task(
     # An empty task reads no XCom: no event-log query for it.
     wants_xcoms = bool(task.dag_tasks) and task.kind != KIND_EMPTY
     upstream = run_xcoms(context.instance, context.run_id, task) if wants_xcoms else {}
-    if upstream:
-        context.log.info(f"{task.where}: XComs of {sorted(upstream)} from this run's earlier steps")
+    pushed = sorted(task_id for task_id, xcoms in upstream.items() if xcoms)
+    if pushed:
+        context.log.info(f"{task.where}: XComs of {pushed} from this run's earlier steps")
     payload = build_payload(task, tags, resource, upstream_xcoms=upstream)
     if task.kind == KIND_EMPTY:
         # An EmptyOperator runs no code in Airflow either: nothing to start, the asset materializes.
@@ -194,10 +195,14 @@ def run_xcoms(instance: dg.DagsterInstance, run_id: str, task: ZeroCodeTaskRun) 
     """``task_id -> key -> value`` of the XComs that the DAG's other tasks pushed earlier in this Dagster
     run (a DAG proxied as a whole), from their result observations in the run's event log.
 
+    Every task of the DAG is answered from this run, an empty mapping for one that has not run, was skipped
+    or pushed nothing (Airflow never runs these tasks, so asking its REST API could only give None, and
+    fails where the runner has no REST credentials).
+
     Cost: one event-log query for the run's observations.
     """
     task_of = {key: task_id for task_id, key in task.dag_tasks.items()}
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, dict[str, Any]] = {task_id: {} for task_id in task.dag_tasks}
     records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_OBSERVATION).records
     for record in records:
         event = record.event_log_entry.dagster_event

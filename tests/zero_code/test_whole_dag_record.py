@@ -4,6 +4,7 @@ the records the REST client would return."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -331,3 +332,54 @@ def test_runner_answers_xcom_reads_of_same_run_tasks_from_the_payload_without_ai
     # Another DAG run's XCom of the same task id is not this run's: it would be read from Airflow.
     with pytest.raises(LookupError):
         ask("GET", "/xcoms/orders/manual__2/extract/total")
+
+
+def test_xcoms_of_dag_tasks_that_did_not_run_in_this_run_are_answered_empty_never_from_airflow() -> None:
+    """A whole-DAG run: a task that pushed answers its XComs from its result observation; a sibling that did
+    not run (skipped, not yet run) answers none from the run, and the runner never asks Airflow for it."""
+    from airlift_components.conventions import ZERO_CODE_RESULT_METADATA_KEY
+    from airlift_components.core.zero_code_run import ZeroCodeTaskRun, run_xcoms
+    from airlift_components.formats.zero_code import RelayedXCom, ZeroCodePayload, ZeroCodeResult
+    from airlift_components.in_airflow.zero_code.execution_api import ExecutionApiStandIn
+
+    extract_key, sibling_key = dg.AssetKey(["inst", "extract"]), dg.AssetKey(["inst", "sibling"])
+    pushed = ZeroCodeResult(state="success", xcoms=(RelayedXCom("total", 3),))
+
+    @dg.asset(key=extract_key)
+    def extract(context) -> None:  # noqa: ANN001 - Dagster reads the annotation, a string here
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=extract_key,
+                metadata={ZERO_CODE_RESULT_METADATA_KEY: json.dumps(pushed.to_json())},
+            )
+        )
+
+    instance = dg.DagsterInstance.ephemeral()
+    run = dg.materialize([extract], instance=instance)
+    task = ZeroCodeTaskRun(
+        instance_name="inst",
+        dag_id="orders",
+        task_id="load",
+        dag_fileloc=None,
+        keys=(dg.AssetKey(["inst", "load"]),),
+        settings=ZeroCode(dags=["orders"]),
+        dag_tasks={"extract": extract_key, "sibling": sibling_key},
+    )
+    upstream = run_xcoms(instance, run.run_id, task)
+    assert upstream == {"extract": {"total": 3}, "sibling": {}}
+
+    import httpx
+
+    payload = ZeroCodePayload(
+        dag_id="orders",
+        task_id="load",
+        run_id="manual__1",
+        dags_folder="/dags",
+        dag_file="orders.py",
+        upstream_xcoms=upstream,
+    )
+    stand_in = ExecutionApiStandIn(payload, rest=None)  # no REST client: asking Airflow would raise
+    answer = stand_in(
+        httpx.Request("GET", "http://runner.invalid/xcoms/orders/manual__1/sibling/return_value")
+    )
+    assert answer.status_code == 404
