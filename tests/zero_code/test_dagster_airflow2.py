@@ -15,7 +15,6 @@ import os
 import secrets
 import shutil
 import sqlite3
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from airlift_components.in_airflow.dagster_graphql import DagsterRun
 from airlift_components.testing.local_airflow import LocalAirflow
 from tests.conftest import make_client
 from tests.in_airflow.harness import LocalDagster, task_log
+from tests.zero_code.processes import alive, gone_within, wait_for_pids
 
 pytestmark = [pytest.mark.airflow2, pytest.mark.timeout(1200)]
 
@@ -115,35 +115,6 @@ class Airflow2Run:
         return task_log(self.airflow, DAG_ID, self.run.run_id, task_id, try_number)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie has exited; only a process still running counts.
-    try:
-        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-
-
-def _pids(path: Path, timeout: float) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"the task never started in Dagster: no {path.name}"
-        time.sleep(0.5)
-    return [int(pid) for pid in path.read_text().split()]
-
-
-def _gone_within(pids: list[int], timeout: float) -> float:
-    """Seconds until every pid has exited; fails naming the ones still alive after ``timeout``."""
-    started = time.monotonic()
-    while alive := [pid for pid in pids if _alive(pid)]:
-        assert time.monotonic() - started < timeout, f"processes {alive} still running after {timeout}s"
-        time.sleep(0.5)
-    return time.monotonic() - started
-
-
 @pytest.fixture(scope="module")
 def af2_run(airflow2: LocalAirflow, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow2Run]:
     """Airflow 2.11 runs ``zc2_e2e`` once, its proxies launching zero-code runs in this module's Dagster."""
@@ -169,18 +140,18 @@ def af2_run(airflow2: LocalAirflow, tmp_path_factory: pytest.TempPathFactory) ->
         )
         gone: dict[str, float] = {}
         # Mark failed: once its task code runs in Dagster, mark the proxy task failed over REST v1.
-        marked = _pids(out / "marked_failed.pids", PID_FILE_SECONDS)
-        assert all(_alive(pid) for pid in marked)
+        marked = wait_for_pids(out / "marked_failed.pids", PID_FILE_SECONDS)
+        assert all(alive(pid) for pid in marked)
         client.request(
             "PATCH",
             f"/api/v1/dags/{DAG_ID}/dagRuns/{quote(run.run_id, safe='')}/taskInstances/marked_failed",
             json={"dry_run": False, "new_state": "failed"},
             idempotent=False,
         )
-        gone["marked_failed"] = _gone_within(marked, PROCESS_GONE_SECONDS)
+        gone["marked_failed"] = gone_within(marked, PROCESS_GONE_SECONDS)
         # Timeout: the task code sleeps past execution_timeout; Airflow times the proxy out.
-        timed_out = _pids(out / "times_out.pids", PID_FILE_SECONDS)
-        gone["times_out"] = _gone_within(timed_out, 120 + PROCESS_GONE_SECONDS)
+        timed_out = wait_for_pids(out / "times_out.pids", PID_FILE_SECONDS)
+        gone["times_out"] = gone_within(timed_out, 120 + PROCESS_GONE_SECONDS)
         finished = client.wait_for_dag_run(DAG_ID, run.run_id, timeout=600)
         tis = {
             (ti["task_id"], ti["map_index"]): ti

@@ -13,6 +13,7 @@ import pytest
 
 from airlift_components.core.zero_code import ZeroCode
 from airlift_components.core.zero_code_run import ZeroCodeTaskRun, run_process, run_zero_code_task
+from tests.zero_code.processes import alive
 
 SECRET = "s3cr3t-value-42"
 
@@ -28,16 +29,6 @@ class RecordingLog:
         self.lines.append(line)
         if self.interrupt_on is not None and self.interrupt_on in line:
             raise KeyboardInterrupt
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead; only a process still running counts.
-    status = Path(f"/proc/{pid}/status")
-    return status.exists() and "zombie" not in status.read_text()
 
 
 def test_output_is_logged_line_by_line_with_secrets_masked(tmp_path: Path) -> None:
@@ -59,7 +50,7 @@ def test_interrupted_step_kills_the_whole_process_group(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         run_process(["bash", "-c", script], env=dict(os.environ), cwd=str(tmp_path), log=log, secrets=[])
     child = int(pid_file.read_text())
-    assert not _alive(child)
+    assert not alive(child)
     assert time.monotonic() - started < 30
 
 
@@ -73,7 +64,7 @@ def test_background_child_left_after_the_runner_exits_is_killed(tmp_path: Path) 
         ["bash", "-c", script], env=dict(os.environ), cwd=str(tmp_path), log=log, secrets=[]
     )
     assert code == 0 and log.lines == ["done"]
-    assert not _alive(int(pid_file.read_text()))
+    assert not alive(int(pid_file.read_text()))
     assert time.monotonic() - started < 30
 
 

@@ -37,6 +37,7 @@ from tests.zero_code.conftest import (
     airflow_xcoms,
     payload_for,
 )
+from tests.zero_code.processes import alive
 
 AIRFLOW3_PYTHON = str(REPO / ".venv" / "bin" / "python")
 AIRFLOW2_PYTHON = str(REPO / ".venv-airflow2" / "bin" / "python")
@@ -110,15 +111,6 @@ def run_warm(
 
 def _server_pid(name: str) -> int:
     return int((warm_dir() / f"{name}.pid").read_text())
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    status = Path(f"/proc/{pid}/status")
-    return status.exists() and "zombie" not in status.read_text()
 
 
 def _wait_until(condition, timeout: float, what: str) -> None:  # noqa: ANN001 - a zero-argument predicate
@@ -262,10 +254,8 @@ def test_a_killed_step_kills_its_task_group_but_not_the_warm_server(
     runner_pid, server, _ = log.forked()
     task_pid, child_pid = (int(p) for p in outs[-1].read_text().split())
     assert task_pid == runner_pid
-    _wait_until(
-        lambda: not _alive(child_pid) and not _alive(runner_pid), 15, "the task's group is still alive"
-    )
-    assert _alive(_server_pid(server)), "the warm server died with the step"
+    _wait_until(lambda: not alive(child_pid) and not alive(runner_pid), 15, "the task's group is still alive")
+    assert alive(_server_pid(server)), "the warm server died with the step"
 
     # The step's process dies without cleaning up: only its connection to the server closes.
     out = tmp_path / "vanished"
@@ -286,10 +276,8 @@ def test_a_killed_step_kills_its_task_group_but_not_the_warm_server(
     _wait_until(lambda: (out / "pids").exists(), 120, "the task did not start")
     task_pid, child_pid = (int(p) for p in (out / "pids").read_text().split())
     process.close()
-    _wait_until(
-        lambda: not _alive(child_pid) and not _alive(task_pid), 15, "the server left the task running"
-    )
-    assert _alive(_server_pid(server))
+    _wait_until(lambda: not alive(child_pid) and not alive(task_pid), 15, "the server left the task running")
+    assert alive(_server_pid(server))
 
 
 def test_an_idle_airflow2_server_exits_after_keep_warm_seconds(zero_code_airflow: ZeroCodeAirflow) -> None:
@@ -307,7 +295,7 @@ def test_an_idle_airflow2_server_exits_after_keep_warm_seconds(zero_code_airflow
     _, server, airflow_imported = log.forked()
     assert airflow_imported
     pid = _server_pid(server)
-    _wait_until(lambda: not _alive(pid), 60, "the idle server is still running")
+    _wait_until(lambda: not alive(pid), 60, "the idle server is still running")
     assert not (warm_dir() / f"{server}.sock").exists()
 
 

@@ -8,8 +8,6 @@ Dagster run and leave no runner or task process alive; callbacks fire once each,
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -17,6 +15,7 @@ import pytest
 
 from tests.in_airflow.harness import LocalDagster, task_log
 from tests.zero_code.conftest import ZeroCodeAirflow, airflow_task_instance
+from tests.zero_code.processes import alive, gone_within, wait_for_pids
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -24,37 +23,6 @@ DAG_ID = "zc_terminate"
 # Bounded waits, generous for a loaded 2-core machine; they bound, they are not sleeps.
 PROCESS_GONE_SECONDS = 60
 PID_FILE_SECONDS = 240
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie has exited; only a process still running counts.
-    status = Path(f"/proc/{pid}/status")
-    try:
-        return "zombie" not in status.read_text()
-    except FileNotFoundError:
-        return False
-
-
-def _pids(path: Path, timeout: float) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"the task never started in Dagster: no {path.name}"
-        time.sleep(0.5)
-    return [int(pid) for pid in path.read_text().split()]
-
-
-def _gone_within(pids: list[int], timeout: float) -> float:
-    """Seconds until every pid has exited; fails naming the ones still alive after ``timeout``."""
-    started = time.monotonic()
-    while any(_alive(pid) for pid in pids):
-        alive = [pid for pid in pids if _alive(pid)]
-        assert time.monotonic() - started < timeout, f"processes {alive} still running after {timeout}s"
-        time.sleep(0.5)
-    return time.monotonic() - started
 
 
 def test_timeout_and_mark_failed_terminate_run_and_processes_and_callbacks_fire_once_in_airflow(
@@ -66,19 +34,19 @@ def test_timeout_and_mark_failed_terminate_run_and_processes_and_callbacks_fire_
     run = zc.client.trigger_dag_run(DAG_ID, conf={"out": str(out)})
 
     # Mark failed: once its task code runs in Dagster, mark the proxy task failed over the REST API.
-    marked = _pids(out / "marked_failed.pids", PID_FILE_SECONDS)
-    assert all(_alive(pid) for pid in marked)
+    marked = wait_for_pids(out / "marked_failed.pids", PID_FILE_SECONDS)
+    assert all(alive(pid) for pid in marked)
     zc.client.request(
         "PATCH",
         f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run.run_id, safe='')}/taskInstances/marked_failed",
         json={"new_state": "failed"},
         idempotent=False,
     )
-    marked_gone = _gone_within(marked, PROCESS_GONE_SECONDS)
+    marked_gone = gone_within(marked, PROCESS_GONE_SECONDS)
 
     # Timeout: the task code sleeps past execution_timeout; Airflow times the proxy out.
-    timed_out = _pids(out / "times_out.pids", PID_FILE_SECONDS)
-    timed_out_gone = _gone_within(timed_out, 120 + PROCESS_GONE_SECONDS)
+    timed_out = wait_for_pids(out / "times_out.pids", PID_FILE_SECONDS)
+    timed_out_gone = gone_within(timed_out, 120 + PROCESS_GONE_SECONDS)
     print(
         f"mark failed -> processes gone in {marked_gone:.1f}s; timed-out processes gone {timed_out_gone:.1f}s"
     )
