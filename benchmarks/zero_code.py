@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from airlift_components.core.zero_code_run import WARM_DIR_ENV, stop_warm_servers
+from airlift_components.core.zero_code_warm import WARM_DIR_ENV, stop_warm_servers
 from airlift_components.formats.zero_code import (
     ENV_AIRFLOW_PASSWORD,
     ENV_AIRFLOW_URL,

@@ -73,7 +73,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """Stop the warm zero-code servers the session started, so none outlives it."""
     directory = Path(os.environ["AIRLIFT_ZERO_CODE_WARM_DIR"])
     if any(directory.glob("*.pid")):  # imports dagster: only when a server was started
-        from airlift_components.core.zero_code_run import stop_warm_servers
+        from airlift_components.core.zero_code_warm import stop_warm_servers
 
         stop_warm_servers(directory)
     shutil.rmtree(directory, ignore_errors=True)

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from airlift_components.airflow_api import DagRunRecord
-from airlift_components.core.zero_code_run import RUNNER_MODULE, WarmRunner, run_process, start_warm, warm_dir
+from airlift_components.core.zero_code_run import RUNNER_MODULE, run_process
+from airlift_components.core.zero_code_warm import WarmRunner, start_warm, warm_dir
 from airlift_components.formats.zero_code import (
     ENV_AIRFLOW_PASSWORD,
     ENV_AIRFLOW_URL,

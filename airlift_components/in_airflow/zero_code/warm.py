@@ -10,14 +10,8 @@ own session (the step kills the whole group by the child's pid), with the reques
 environment and working directory. The DAG file is parsed in the child, so every task sees its own file and
 nothing a task does reaches the server or another task.
 
-Protocol (one connection per task; the client is ``airlift_components.core.zero_code_run``):
-
-- client -> server: ``<4-byte big-endian length><JSON {"argv": [...], "env": {...}, "cwd": str}>`` sent with
-  three file descriptors (stdin, stdout, stderr) attached (``SCM_RIGHTS``);
-- server -> client, one JSON object per line: ``{"pid": int, "airflow_imported": bool, "modules": int}`` at
-  once, then ``{"exit": int}`` when the child ends (negative: killed by that signal), or ``{"error": str}``;
-- the client closing the connection before ``exit`` (its step was killed) makes the server kill the child's
-  process group (SIGTERM, then SIGKILL after 5 s).
+The wire protocol (one connection per task; the client is ``airlift_components.core.zero_code_warm``) is
+``airlift_components.formats.warm_runner``.
 
 The server exits after ``--idle-seconds`` without a connection or a running child, on SIGTERM (killing its
 children's groups), and once its own code, the interpreter or the installed packages change on disk (it
@@ -31,18 +25,18 @@ import argparse
 import contextlib
 import fcntl
 import importlib
-import json
 import os
 import select
 import signal
 import socket
-import struct
 import sys
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+from airlift_components.formats import warm_runner as protocol
 
 RUNNER_MODULE = "airlift_components.in_airflow.zero_code"
 # Imported once by the server, before any payload: what a task run needs on each Airflow version.
@@ -75,8 +69,6 @@ PRELOAD = {
 KILL_GRACE_SECONDS = 5.0
 # How often the server looks at its files on disk for a change (a few dozen stat calls).
 CODE_CHECK_SECONDS = 2.0
-_HEADER = struct.Struct(">I")
-_MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
 
 class WarmServerError(RuntimeError):
@@ -239,12 +231,10 @@ def _accept(server: _Server) -> None:
     fds: list[int] = []
     try:
         conn.settimeout(30.0)  # a client sends its request at once; a stuck one must not block the others
-        request, fds = _read_request(conn)
+        request, fds = protocol.read_request(conn)
     except (OSError, ValueError) as error:
-        for fd in fds:
-            os.close(fd)
         with contextlib.suppress(OSError):
-            conn.sendall(json.dumps({"error": f"bad request: {error}"}).encode() + b"\n")
+            conn.sendall(protocol.refusal(f"bad request: {error}"))
         conn.close()
         return
     # Flushed now so that nothing the server buffered is written again by a child.
@@ -256,33 +246,10 @@ def _accept(server: _Server) -> None:
     for fd in fds:
         os.close(fd)
     conn.settimeout(None)
-    hello = {"pid": pid, "airflow_imported": "airflow" in sys.modules, "modules": len(sys.modules)}
+    hello = protocol.hello(pid, airflow_imported="airflow" in sys.modules, modules=len(sys.modules))
     server.children[pid] = _Child(pid, conn)
     with contextlib.suppress(OSError):
-        conn.sendall(json.dumps(hello).encode() + b"\n")
-
-
-def _read_request(conn: socket.socket) -> tuple[dict[str, object], list[int]]:
-    data, fds, _, _ = socket.recv_fds(conn, 65536, 3)
-    if len(fds) != 3:
-        raise ValueError(f"expected 3 file descriptors, got {len(fds)}")
-    while len(data) < _HEADER.size:
-        more = conn.recv(65536)
-        if not more:
-            raise ValueError("connection closed inside the request")
-        data += more
-    (size,) = _HEADER.unpack_from(data)
-    if size > _MAX_REQUEST_BYTES:
-        raise ValueError(f"request of {size} bytes")
-    while len(data) < _HEADER.size + size:
-        more = conn.recv(65536)
-        if not more:
-            raise ValueError("connection closed inside the request")
-        data += more
-    request = json.loads(data[_HEADER.size : _HEADER.size + size])
-    if not isinstance(request, dict) or not isinstance(request.get("argv"), list):
-        raise ValueError("request is not {argv, env, cwd}")
-    return request, list(fds)
+        conn.sendall(hello)
 
 
 def _run_child(server: _Server, conn: socket.socket, request: dict[str, object], fds: list[int]) -> None:
@@ -354,7 +321,7 @@ def _reap(server: _Server) -> None:
         code = os.waitstatus_to_exitcode(status)
         if child.conn is not None:
             with contextlib.suppress(OSError):
-                child.conn.sendall(json.dumps({"exit": code}).encode() + b"\n")
+                child.conn.sendall(protocol.exit_status(code))
             child.conn.close()
         elif child.kill_at is not None:
             _killpg(pid, signal.SIGKILL)  # what the task left in the group goes too
