@@ -1,14 +1,18 @@
-"""Catch-up with Dagster on Postgres vs on SQLite, each against Dagster's own storage floor.
+"""Catch-up with Dagster on Postgres vs on SQLite, each against Dagster's own storage floor, per Airflow database.
 
     python -m benchmarks.production --size small          # 100 DAGs x 10 tasks, 500 runs
+    python -m benchmarks.production --size full --no-daemon --airflow-db postgres,sqlite
     python -m benchmarks.production --size full --runs 2000
 
-One seeded Airflow 3 (``benchmarks.run.start_airflow``; its database is SQLite, as in ``make bench``), then
-for each Dagster storage, side by side in one process:
+For each Airflow database (``--airflow-db``: ``postgres``, Airflow 3 with LocalExecutor on the throwaway
+Postgres this script starts, as in the production profile; ``sqlite``, as in ``make bench``) one seeded
+Airflow 3 (``benchmarks.run.start_airflow``: the time to start it, to parse the DAGs and to seed the history
+recorded), then for each Dagster storage, side by side in one process:
 
 1. our catch-up (``benchmarks.harness.catch_up``): the sensor ticks from the start of the history until
    caught up, its events stored with ``report_runless_asset_event`` as the sensor daemon stores them, in a
-   fresh Dagster storage; the identity check against Airflow's database;
+   fresh Dagster storage; the identity check against Airflow's database; the time spent in requests to
+   Airflow's REST API;
 2. Dagster's storage floor: the very events the catch-up stored, read back and stored again, one call to
    ``instance.report_runless_asset_event`` each, into another fresh storage: nothing of ours runs;
 3. what batching Dagster's event log supports (``EventLogStorage.store_event_batch``, 500 events a call),
@@ -19,7 +23,9 @@ the sensor in the real daemon at its configured interval: idle ticks as the daem
 latency from an Airflow run's end to its event stored in Dagster's Postgres.
 
 Every storage call's SQL statements are counted (SQLAlchemy's ``before_cursor_execute``), so the profile
-says what one stored event costs. Results go to ``benchmarks/results/production[-<size>][-runs<N>].json``.
+says what one stored event costs. Results go to ``benchmarks/results/production[-<size>][-runs<N>].json``
+(``airflow_db.<database>.<storage>``; ``production-small.json`` predates ``--airflow-db``: its Airflow was
+on SQLite and its rows sit at the top level).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import requests
 from dagster import AssetMaterialization, DagsterInstance, Definitions
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.engine import Engine
@@ -44,9 +51,11 @@ from airlift_components.testing.postgres import LocalPostgres
 from benchmarks.harness import RequestCounter, _event_records, resolve
 from benchmarks.machine import machine_facts
 from benchmarks.ours import instance_for, mapped_assets, scenario_catch_up
-from benchmarks.run import BENCH, SIZES, seed, start_airflow
+from benchmarks.run import BENCH, SIZES, Size, seed, start_airflow
+from example_project.deploy.processes import airflow_postgres_env
 
 BATCH = 500
+AIRFLOW_DBS = ("postgres", "sqlite")
 _PG_ENV = (
     "DAGSTER_PG_HOST",
     "DAGSTER_PG_PORT",
@@ -78,6 +87,29 @@ class StatementCounter:
 
     def _seen(self, *args: Any) -> None:
         self.count += 1
+
+
+class RequestTimer:
+    """Sums the wall time of every HTTP request sent through ``requests`` in this process (the body read
+    included); a request's redirects are counted within it."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        original = requests.Session.send
+        timer = self
+        depth = [0]
+
+        def timed_send(session: requests.Session, request: Any, **kwargs: Any) -> Any:
+            depth[0] += 1
+            started = time.perf_counter()
+            try:
+                return original(session, request, **kwargs)
+            finally:
+                depth[0] -= 1
+                if depth[0] == 0:  # a redirect's nested send is already inside the outer call's time
+                    timer.seconds += time.perf_counter() - started
+
+        requests.Session.send = timed_send  # type: ignore[method-assign]
 
 
 @contextmanager
@@ -183,8 +215,11 @@ def bench_storage(
     work: Path,
     postgres: LocalPostgres,
     statements: StatementCounter,
+    timer: RequestTimer,
+    prefix: str = "",
 ) -> dict[str, Any]:
-    """Our catch-up, then the floor and the batched store of the same events, each in a fresh storage."""
+    """Our catch-up, then the floor and the batched store of the same events, each in a fresh storage
+    (Postgres databases named ``<prefix><kind>_...``)."""
     counter = RequestCounter()
     defs = resolve(
         build_defs_from_airflow_instance(
@@ -193,10 +228,11 @@ def bench_storage(
     )
     result: dict[str, Any] = {"storage": kind}
     before = machine_facts()
-    with dagster_instance(kind, work, postgres, f"{kind}_catch_up") as instance:
-        sql_before = statements.count
+    with dagster_instance(kind, work, postgres, f"{prefix}{kind}_catch_up") as instance:
+        sql_before, requests_before = statements.count, timer.seconds
         catch_up, _ = scenario_catch_up(truth, counter, instance, defs)
         catch_up["sql_statements"] = statements.count - sql_before
+        catch_up["airflow_request_s"] = round(timer.seconds - requests_before, 2)
         catch_up["dagster_store_ms_per_event"] = round(
             1000 * catch_up["dagster_store_s"] / max(sum(catch_up["events"].values()), 1), 3
         )
@@ -204,9 +240,9 @@ def bench_storage(
         events = stored_events(instance)
     catch_up["machine"] = {"before": before, "after": machine_facts()}
     result["catch_up"] = catch_up
-    with dagster_instance(kind, work, postgres, f"{kind}_floor") as instance:
+    with dagster_instance(kind, work, postgres, f"{prefix}{kind}_floor") as instance:
         result["floor_one_call_each"] = timed_stores(events, one_call_each(instance), statements)
-    with dagster_instance(kind, work, postgres, f"{kind}_batched") as instance:
+    with dagster_instance(kind, work, postgres, f"{prefix}{kind}_batched") as instance:
         result["store_event_batch"] = timed_stores(events, batched(instance), statements)
     floor = result["floor_one_call_each"]["seconds"]
     result["ratio_end_to_end_over_floor"] = round(catch_up["wall_s"] / floor, 2)
@@ -359,8 +395,66 @@ def daemon_profile(work: Path, idle_seconds: float, latency_samples: int) -> dic
     return result
 
 
+def bench_airflow_db(
+    database: str,
+    size: Size,
+    work: Path,
+    postgres: LocalPostgres,
+    storages: list[str],
+    statements: StatementCounter,
+    timer: RequestTimer,
+    save: Callable[[dict[str, Any]], None],
+) -> dict[str, Any]:
+    """One Airflow 3 on ``database`` ("postgres": LocalExecutor on ``postgres``; "sqlite"): start, parse and
+    seed it (timed), then :func:`bench_storage` per Dagster storage; ``save`` gets the row after each step."""
+    if database not in AIRFLOW_DBS:
+        raise ValueError(f"--airflow-db: unknown database {database!r} (expected one of {AIRFLOW_DBS})")
+    extra_env: dict[str, str] = {}
+    if database == "postgres":
+        postgres.create_database("airflow")
+        extra_env = airflow_postgres_env(postgres, database="airflow")
+    timings: dict[str, float] = {}
+    row: dict[str, Any] = {"database": database, "machine_before": machine_facts()}
+    airflow = start_airflow(3, size, work / "airflow", extra_env, timings)
+    try:
+        row["executor"] = airflow.env.get("AIRFLOW__CORE__EXECUTOR", "Airflow's default (LocalExecutor)")
+        started = time.perf_counter()
+        truth = seed(airflow, 3, size, work)
+        timings["seed_s"] = round(time.perf_counter() - started, 1)
+        row.update({"airflow_version": truth["airflow_version"], "timings": timings})
+        row["ground_truth"] = {k: v for k, v in truth.items() if k not in ("run_rows", "mapped_task_rows")}
+        row["machine_after_seed"] = machine_facts()
+        save(row)
+        print(
+            f"[bench] Airflow on {database}: started in {timings['start_s']} s, parsed in "
+            f"{timings['parse_s']} s, seeded {truth['runs']} runs, {truth['task_instances']} task "
+            f"instances in {timings['seed_s']} s",
+            flush=True,
+        )
+        for kind in storages:
+            row[kind] = bench_storage(
+                kind, airflow.url, truth, work / "dagster", postgres, statements, timer, f"{database}_"
+            )
+            save(row)
+            one = row[kind]
+            print(
+                f"[bench] Airflow on {database}, Dagster on {kind}: end to end "
+                f"{one['catch_up']['events_per_s']} events/s, Airflow requests "
+                f"{one['catch_up']['airflow_request_s']} s, store "
+                f"{one['catch_up']['dagster_store_ms_per_event']} ms/event, floor "
+                f"{one['floor_one_call_each']['ms_per_event']} ms/event, ratio "
+                f"{one['ratio_end_to_end_over_floor']}, identities equal "
+                f"{one['catch_up']['identity_check']['equal']}",
+                flush=True,
+            )
+    finally:
+        airflow.stop()
+    row["machine_after"] = machine_facts()
+    return row
+
+
 def main() -> None:
-    """Start Postgres and a seeded Airflow, benchmark both storages, print and write the JSON."""
+    """Start Postgres and a seeded Airflow per Airflow database, benchmark both storages, write the JSON."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -368,7 +462,12 @@ def main() -> None:
     parser.add_argument(
         "--runs", type=int, default=None, help="another history length at the size's DAG count"
     )
-    parser.add_argument("--storages", default="sqlite,postgres")
+    parser.add_argument("--storages", default="sqlite,postgres", help="Dagster's storages")
+    parser.add_argument(
+        "--airflow-db",
+        default="postgres",
+        help="Airflow 3's databases, comma-separated, each its own seeded Airflow: postgres, sqlite",
+    )
     parser.add_argument("--idle-seconds", type=float, default=120.0, help="idle time watched on the daemon")
     parser.add_argument("--latency-samples", type=int, default=5)
     parser.add_argument(
@@ -380,11 +479,16 @@ def main() -> None:
         help="only the daemon part, added to the size's existing results",
     )
     args = parser.parse_args()
+    databases = args.airflow_db.split(",")
+    unknown = [database for database in databases if database not in AIRFLOW_DBS]
+    if unknown:
+        parser.error(f"--airflow-db: unknown {unknown} (expected {', '.join(AIRFLOW_DBS)})")
     size = SIZES[args.size] if args.runs is None else replace(SIZES[args.size], runs=args.runs)
     name = "production" + ("" if args.size == "full" else f"-{args.size}")
     name += "" if args.runs is None else f"-runs{args.runs}"
     out = BENCH / "results" / f"{name}.json"
     statements = StatementCounter()
+    timer = RequestTimer()
     if args.daemon_only:
         result = json.loads(out.read_text())
         with tempfile.TemporaryDirectory(prefix="airlift-bench-daemon-") as tmp:
@@ -395,36 +499,28 @@ def main() -> None:
             flush=True,
         )
         return
-    result: dict[str, Any] = {"size": size.__dict__, "machine_before": machine_facts()}
+    result: dict[str, Any] = {"size": size.__dict__, "machine_before": machine_facts(), "airflow_db": {}}
     with tempfile.TemporaryDirectory(prefix="airlift-bench-production-") as tmp:
         work = Path(tmp)
         with LocalPostgres(log_path=work / "postgres.log") as postgres:
-            airflow = start_airflow(3, size, work / "airflow")
-            try:
-                truth = seed(airflow, 3, size, work)
-                result["airflow_version"] = truth["airflow_version"]
-                result["ground_truth"] = {
-                    k: v for k, v in truth.items() if k not in ("run_rows", "mapped_task_rows")
-                }
-                print(
-                    f"[bench] seeded {truth['runs']} runs, {truth['task_instances']} task instances",
-                    flush=True,
-                )
-                for kind in args.storages.split(","):
-                    result[kind] = bench_storage(
-                        kind, airflow.url, truth, work / "dagster", postgres, statements
-                    )
+            for database in databases:
+
+                def save(row: dict[str, Any], database: str = database) -> None:
+                    result["airflow_db"][database] = row
                     out.write_text(json.dumps(result, indent=2) + "\n")
-                    row = result[kind]
-                    print(
-                        f"[bench] {kind}: end to end {row['catch_up']['events_per_s']} events/s, store "
-                        f"{row['catch_up']['dagster_store_ms_per_event']} ms/event, floor "
-                        f"{row['floor_one_call_each']['ms_per_event']} ms/event, ratio "
-                        f"{row['ratio_end_to_end_over_floor']}",
-                        flush=True,
+
+                save(
+                    bench_airflow_db(
+                        database,
+                        size,
+                        work / f"airflow_{database}",
+                        postgres,
+                        args.storages.split(","),
+                        statements,
+                        timer,
+                        save,
                     )
-            finally:
-                airflow.stop()
+                )
     for name_ in _PG_ENV:
         os.environ.pop(name_, None)
     if not args.no_daemon:

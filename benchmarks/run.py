@@ -22,7 +22,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -61,8 +62,18 @@ def bench_dag_ids(size: Size) -> list[str]:
     return [f"bench_{i:04d}" for i in range(size.dags)] + [LATENCY_DAG]
 
 
-def start_airflow(major: int, size: Size, base: Path) -> LocalAirflow:
-    """A benchmark Airflow (3 or 2) whose DAGs folder holds only the benchmark DAG file."""
+def start_airflow(
+    major: int,
+    size: Size,
+    base: Path,
+    extra_env: Mapping[str, str] | None = None,
+    timings: dict[str, float] | None = None,
+) -> LocalAirflow:
+    """A benchmark Airflow (3 or 2) whose DAGs folder holds only the benchmark DAG file.
+
+    ``extra_env`` overrides its settings (e.g. another database); ``timings`` (if given) receives
+    ``start_s`` (migrate and start the processes) and ``parse_s`` (until every benchmark DAG is listed).
+    """
     dags = base / "dags"
     dags.mkdir(parents=True, exist_ok=True)
     shutil.copy(BENCH / "dags" / "bench_dags.py", dags / "bench_dags.py")
@@ -86,11 +97,21 @@ def start_airflow(major: int, size: Size, base: Path) -> LocalAirflow:
         dags,
         base / "home",
         major_version=major,
-        extra_env={"BENCH_DAG_COUNT": str(size.dags), "BENCH_TASK_COUNT": str(size.tasks), **slow_parse},
+        extra_env={
+            "BENCH_DAG_COUNT": str(size.dags),
+            "BENCH_TASK_COUNT": str(size.tasks),
+            **slow_parse,
+            **(extra_env or {}),
+        },
     )
+    timings = {} if timings is None else timings
+    started = time.perf_counter()
     airflow.start(timeout=1800)
     try:
+        timings["start_s"] = round(time.perf_counter() - started, 1)
+        started = time.perf_counter()
         airflow.wait_for_dags(bench_dag_ids(size), timeout=3600)
+        timings["parse_s"] = round(time.perf_counter() - started, 1)
     except BaseException:
         airflow.stop()
         raise
