@@ -352,44 +352,56 @@ def zero_code(data: dict[str, Any]) -> str:
     rows: list[str] = []
     overhead = data.get("overhead")
     if overhead:
-        dags = overhead["dags"]
-        runs = len(next(iter(dags.values()))["samples"])
+        modes = overhead["modes"]
+        first = next(iter(modes.values()))["dags"]
+        runs = len(next(iter(first.values()))["samples"])
         rows += [
             f"Zero-code against a hand-written asset doing the same work (`python -m benchmarks.zero_code`), "
-            f"Airflow {overhead['airflow_version']}, Dagster `{overhead['dagster_mode']}`, medians of {runs}; "
-            f"load {_load(data)}:",
+            f"Airflow {overhead['airflow_version']}, Dagster `{overhead['dagster_mode']}`, medians of {runs}, "
+            f"each runner mode against hand-written runs measured in the same phase; load {_load(data)}:",
             "",
-            "| proxied task | Airflow task: hand-written / zero-code (ratio) | Dagster run: hand-written / "
-            "zero-code (ratio) |",
-            "| --- | --- | --- |",
+            "| proxied task | runner | Airflow task: hand-written / zero-code (ratio) | Dagster run: "
+            "hand-written / zero-code (ratio) | runner process |",
+            "| --- | --- | --- | --- | --- |",
         ]
         for kind, label in ZERO_CODE_KINDS.items():
-            hand, zero = dags[f"zcb_hand_{kind}"], dags[f"zcb_zero_{kind}"]
-            ratio = overhead["ratio_zero_over_hand"][kind]
-            rows.append(
-                f"| {label} | {hand['median_task_s']:.2f} s / {zero['median_task_s']:.2f} s "
-                f"({ratio['task_s']:.2f}x) | {hand['median_dagster_run_s']:.2f} s / "
-                f"{zero['median_dagster_run_s']:.2f} s ({ratio['dagster_run_s']:.2f}x) |"
-            )
-        zero = dags["zcb_zero_python"]
-        rows += [
-            "",
-            f"The zero-code Python run, from its event log: step start -> runner started (the payload, 1 REST "
-            f"request) {zero['median_payload_build_s']:.2f} s, the runner process "
-            f"{zero['median_runner_process_s']:.2f} s, result observed -> run end "
-            f"{zero['median_after_result_s']:.2f} s.",
-            "",
-            "| the runner alone, fresh interpreter (medians) | "
-            + " | ".join(f"{name.replace('_', ' ')}" for name in overhead["runner_phases"])
-            + " |",
-            "| --- |" + " --- |" * len(overhead["runner_phases"]),
-        ]
-        for key, label in RUNNER_PHASES:
-            rows.append(
-                f"| {label} | "
-                + " | ".join(f"{phases[key]:.2f} s" for phases in overhead["runner_phases"].values())
-                + " |"
-            )
+            for mode, measured in modes.items():
+                dags = measured["dags"]
+                hand, zero = dags[f"zcb_hand_{kind}"], dags[f"zcb_zero_{kind}"]
+                ratio = measured["ratio_zero_over_hand"][kind]
+                runner = mode
+                if mode == "warm":
+                    forked = sum(1 for sample in zero["samples"] if sample.get("forked_warm"))
+                    runner = f"warm ({forked}/{len(zero['samples'])} forked warm)"
+                rows.append(
+                    f"| {label} | {runner} | {hand['median_task_s']:.2f} s / {zero['median_task_s']:.2f} s "
+                    f"({ratio['task_s']:.2f}x) | {hand['median_dagster_run_s']:.2f} s / "
+                    f"{zero['median_dagster_run_s']:.2f} s ({ratio['dagster_run_s']:.2f}x) | "
+                    f"{zero['median_runner_process_s']:.2f} s |"
+                )
+        warm_over_cold = modes.get("warm", {}).get("ratio_warm_over_cold_zero_code")
+        if warm_over_cold:
+            rows += [
+                "",
+                "Warm over cold, the zero-code Airflow task: "
+                + ", ".join(f"{kind} {value:.2f}x" for kind, value in warm_over_cold.items())
+                + ". The runner process is the robust figure; the Airflow task's ratios move with the load "
+                "(each mode ran in its own phase).",
+            ]
+        if overhead.get("runner_phases"):
+            rows += [
+                "",
+                "| the runner alone, fresh interpreter (medians) | "
+                + " | ".join(f"{name.replace('_', ' ')}" for name in overhead["runner_phases"])
+                + " |",
+                "| --- |" + " --- |" * len(overhead["runner_phases"]),
+            ]
+            for key, label in RUNNER_PHASES:
+                rows.append(
+                    f"| {label} | "
+                    + " | ".join(f"{phases[key]:.2f} s" for phases in overhead["runner_phases"].values())
+                    + " |"
+                )
     corpus = data["corpus"]
     kinds = ", ".join(f"{kind} {count}" for kind, count in corpus["by_kind"].items())
     refused = "; ".join(f"{count}: {reason}" for reason, count in corpus["refused_by_reason"].items())
