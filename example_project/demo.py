@@ -32,6 +32,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -49,6 +50,7 @@ from airlift_components.conventions import (
     PROXY_TARGETS_METADATA_KEY,
     RUN_TAG_DAG_ID,
 )
+from airlift_components.core.zero_code_warm import WARM_DIR_ENV, stop_warm_servers
 from airlift_components.testing.local_airflow import ADMIN_PASSWORD, ADMIN_USERNAME, LocalAirflow
 from example_project.components import COMPONENT_STAGES
 from example_project.dagster_defs.stages import DEFAULT_STAGE, STAGE_FORMS, STAGES
@@ -625,6 +627,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     airflow_url = f"http://127.0.0.1:{args.airflow_port}"
     dagster_url = f"http://127.0.0.1:{args.dagster_port}"
     env = demo_env(paths, airflow_url=airflow_url, dagster_url=dagster_url, stage=args.stage, form=args.form)
+    # The zero-code stage's warm runner server is the demo's own: its own directory, stopped at the end.
+    warm_dir = Path(tempfile.mkdtemp(prefix="airlift-demo-zcw-"))
+    env[WARM_DIR_ENV] = str(warm_dir)
     profile = (
         "production profile example_project/deploy" if args.deploy == "postgres" else f"{args.form} form"
     )
@@ -739,6 +744,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         progress("Stopping Dagster and Airflow ...")
         dagster.stop()
+        stop_warm_servers(warm_dir)
+        shutil.rmtree(warm_dir, ignore_errors=True)
         if airflow is not None:
             airflow.stop()
         if postgres is not None:
