@@ -38,14 +38,18 @@ def test_corpus_summary_counts_kinds_and_shares_and_lists_each_refused_task_with
     assert summary["import_errors"] == {"dags/c.py": "ImportError: x"}
 
 
-def test_report_prints_zero_code_ratios_runner_phases_and_eligible_share_from_its_json() -> None:
+def test_report_prints_zero_code_ratios_of_both_runner_modes_runner_phases_and_eligible_share_from_its_json() -> (
+    None
+):
     data = json.loads((RESULTS / "zero_code.json").read_text())
     printed = zero_code(data)
     overhead, corpus = data["overhead"], data["corpus"]
-    for kind in ("python", "bash"):
-        ratio = overhead["ratio_zero_over_hand"][kind]
-        zero = overhead["dags"][f"zcb_zero_{kind}"]
-        assert f"{zero['median_task_s']:.2f} s ({ratio['task_s']:.2f}x)" in printed
+    assert set(overhead["modes"]) == {"cold", "warm"}
+    for measured in overhead["modes"].values():
+        for kind in ("python", "bash"):
+            ratio = measured["ratio_zero_over_hand"][kind]
+            zero = measured["dags"][f"zcb_zero_{kind}"]
+            assert f"{zero['median_task_s']:.2f} s ({ratio['task_s']:.2f}x)" in printed
     fast, normal = overhead["runner_phases"]["fast_exit"], overhead["runner_phases"]["normal_exit"]
     assert (
         f"| interpreter exit | {normal['median_interpreter_exit_s']:.2f} s | "
