@@ -34,6 +34,7 @@ from airlift_components.core.zero_code import (
     original_tasks,
     plan_zero_code,
 )
+from airlift_components.formats.zero_code import ZeroCodePayload
 from airlift_components.in_airflow.zero_code_relay import doc_md_with_original_tasks, original_tasks_record
 
 PROXY_ID = "DAGSTER_OVERRIDE_orders"
@@ -305,22 +306,27 @@ def test_status_of_a_whole_dag_counts_zero_code_eligibility_over_its_recorded_ta
     assert [t["task_id"] for t in details["task_details"]] == [PROXY_ID]
 
 
-def test_runner_answers_xcom_reads_of_same_run_tasks_from_the_payload_without_airflow() -> None:
-    """The Execution-API stand-in serves ``upstream_xcoms`` (no REST client given: Airflow is never asked)."""
-    import httpx
-
-    from airlift_components.formats.zero_code import ZeroCodePayload
-    from airlift_components.in_airflow.zero_code.execution_api import ExecutionApiStandIn
-
-    payload = ZeroCodePayload(
+def _load_payload(upstream_xcoms: dict[str, dict[str, object]]) -> ZeroCodePayload:
+    """The payload of task ``load`` of run ``manual__1`` of DAG ``orders``, with these same-run XComs."""
+    return ZeroCodePayload(
         dag_id="orders",
         task_id="load",
         run_id="manual__1",
         dags_folder="/dags",
         dag_file="orders.py",
-        upstream_xcoms={"extract": {"return_value": {"total": 3}, "total": 3}},
+        upstream_xcoms=upstream_xcoms,
     )
-    stand_in = ExecutionApiStandIn(payload, rest=None)
+
+
+def test_runner_answers_xcom_reads_of_same_run_tasks_from_the_payload_without_airflow() -> None:
+    """The Execution-API stand-in serves ``upstream_xcoms`` (no REST client given: Airflow is never asked)."""
+    import httpx
+
+    from airlift_components.in_airflow.zero_code.execution_api import ExecutionApiStandIn
+
+    stand_in = ExecutionApiStandIn(
+        _load_payload({"extract": {"return_value": {"total": 3}, "total": 3}}), rest=None
+    )
 
     def ask(method: str, path: str) -> httpx.Response:
         return stand_in(httpx.Request(method, f"http://runner.invalid{path}"))
@@ -339,7 +345,7 @@ def test_xcoms_of_dag_tasks_that_did_not_run_in_this_run_are_answered_empty_neve
     not run (skipped, not yet run) answers none from the run, and the runner never asks Airflow for it."""
     from airlift_components.conventions import ZERO_CODE_RESULT_METADATA_KEY
     from airlift_components.core.zero_code_run import ZeroCodeTaskRun, run_xcoms
-    from airlift_components.formats.zero_code import RelayedXCom, ZeroCodePayload, ZeroCodeResult
+    from airlift_components.formats.zero_code import RelayedXCom, ZeroCodeResult
     from airlift_components.in_airflow.zero_code.execution_api import ExecutionApiStandIn
 
     extract_key, sibling_key = dg.AssetKey(["inst", "extract"]), dg.AssetKey(["inst", "sibling"])
@@ -370,15 +376,9 @@ def test_xcoms_of_dag_tasks_that_did_not_run_in_this_run_are_answered_empty_neve
 
     import httpx
 
-    payload = ZeroCodePayload(
-        dag_id="orders",
-        task_id="load",
-        run_id="manual__1",
-        dags_folder="/dags",
-        dag_file="orders.py",
-        upstream_xcoms=upstream,
-    )
-    stand_in = ExecutionApiStandIn(payload, rest=None)  # no REST client: asking Airflow would raise
+    stand_in = ExecutionApiStandIn(
+        _load_payload(upstream), rest=None
+    )  # no REST client: asking Airflow would raise
     answer = stand_in(
         httpx.Request("GET", "http://runner.invalid/xcoms/orders/manual__1/sibling/return_value")
     )
