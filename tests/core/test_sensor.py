@@ -278,6 +278,8 @@ def test_200_dags_over_bounded_ticks_without_loss_or_duplicates(airflow3: LocalA
             cursor = ticks[-1].cursor
             if SensorCursor.parse(cursor).scan_upper is None and len(ticks) > 1:
                 break
+        else:
+            raise AssertionError("the sensor did not catch up within 20 ticks")
         assert len(ticks) >= 3  # 200 task instances of mapped DAGs at a budget of 60 rows per tick
         for dag_id, run_id in runs.items():
             expected = [f"{dag_id}_out"] if dag_id in mapped_ids else []

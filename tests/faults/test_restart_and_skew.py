@@ -33,6 +33,7 @@ from tests.faults.conftest import (
 # Three task instances per tick (pages of three): the finished runs' nine task instances need several ticks.
 SMALL_BUDGET = SensorSettings(max_task_instances_per_tick=3)
 SMALL_PAGES = 3
+MAX_TICKS = 100
 
 
 def test_api_server_restart_mid_catch_up_and_sensor_restart_lose_and_repeat_nothing(
@@ -53,12 +54,16 @@ def test_api_server_restart_mid_catch_up_and_sensor_restart_lose_and_repeat_noth
                 tick(new_sensor_process(), dagster, ticks[-1].cursor, NAME)
         finally:
             airflow3.restart_api_server()
-        for _ in range(12):
+        # The first tick's window starts an overlap (2 min) before the runs, so it also holds the runs
+        # other tests left on the shared Airflow: at 3 rows a tick that can take dozens of ticks.
+        for _ in range(MAX_TICKS):
             ticks.append(tick(new_sensor_process(), dagster, ticks[-1].cursor, NAME))
             cursor = SensorCursor.parse(ticks[-1].cursor)
             assert cursor is not None
             if cursor.scan_position is None and not cursor.open_runs and len(ticks) > 2:
                 break
+        else:
+            raise AssertionError(f"the catch-up did not finish within {MAX_TICKS} ticks after the restart")
     assert len(ticks) >= 4  # the budget really split the catch-up
     assert_each_run_emitted_exactly_once(make_client(airflow3), finished_runs.run_ids, ticks)
 
