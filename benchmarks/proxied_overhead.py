@@ -72,6 +72,7 @@ BREAKDOWN = (
     "launch_s",
     "dagster_created_to_started_s",
     "wait_minus_run_s",
+    "polling_after_run_end_s",
     "airflow_task_start_and_finish_s",
 )
 

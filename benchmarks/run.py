@@ -406,7 +406,10 @@ def main() -> None:
         if major == 3 and not args.no_zero_code and args.size != "smoke":
             out = results_dir / "zero_code.json"
             measured = zero_code(out)
-            ratios = measured["overhead"]["ratio_zero_over_hand"]
+            ratios = {
+                mode: {kind: ratio["task_s"] for kind, ratio in data["ratio_zero_over_hand"].items()}
+                for mode, data in measured["overhead"]["modes"].items()
+            }
             print(
                 f"[bench] zero-code/hand-written ratios: {ratios}; wrote {out.relative_to(REPO)}", flush=True
             )
