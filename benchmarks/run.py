@@ -348,6 +348,15 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def zero_code_task_ratios(measured: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Zero-code over hand-written Airflow task time, per runner mode and task kind, from the JSON
+    ``benchmarks.zero_code`` writes (the line ``make bench`` prints after it)."""
+    return {
+        mode: {kind: ratio["task_s"] for kind, ratio in data["ratio_zero_over_hand"].items()}
+        for mode, data in measured["overhead"]["modes"].items()
+    }
+
+
 def main() -> None:
     """Parse arguments, run the benchmark per Airflow version, print and write the results."""
     parser = argparse.ArgumentParser(
@@ -406,10 +415,7 @@ def main() -> None:
         if major == 3 and not args.no_zero_code and args.size != "smoke":
             out = results_dir / "zero_code.json"
             measured = zero_code(out)
-            ratios = {
-                mode: {kind: ratio["task_s"] for kind, ratio in data["ratio_zero_over_hand"].items()}
-                for mode, data in measured["overhead"]["modes"].items()
-            }
+            ratios = zero_code_task_ratios(measured)
             print(
                 f"[bench] zero-code/hand-written ratios: {ratios}; wrote {out.relative_to(REPO)}", flush=True
             )

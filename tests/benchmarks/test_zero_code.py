@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from benchmarks.report import RESULTS, zero_code
+from benchmarks.run import zero_code_task_ratios
 from benchmarks.zero_code import summarize_corpus
 
 
@@ -57,3 +58,14 @@ def test_report_prints_zero_code_ratios_of_both_runner_modes_runner_phases_and_e
     ) in printed
     assert f"{corpus['eligible']} of {corpus['tasks']} tasks ({corpus['eligible_share']:.0%})" in printed
     assert f"load {data['machine']['before']['load_avg_1_5_15'][0]:.1f} before" in printed
+
+
+def test_make_bench_summary_line_reads_the_zero_code_json_layout_the_benchmark_writes() -> None:
+    data = json.loads((RESULTS / "zero_code.json").read_text())
+    ratios = zero_code_task_ratios(data)
+    assert set(ratios) == {"cold", "warm"}
+    assert all(set(by_kind) == {"python", "bash"} for by_kind in ratios.values())
+    assert (
+        ratios["warm"]["python"]
+        == data["overhead"]["modes"]["warm"]["ratio_zero_over_hand"]["python"]["task_s"]
+    )
