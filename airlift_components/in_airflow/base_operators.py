@@ -57,6 +57,7 @@ from airlift_components.in_airflow._compat import (
 )
 from airlift_components.in_airflow.dagster_graphql import (
     FINISHED_RUN_STATUSES,
+    WAITING_RUN_STATUSES,
     AssetNode,
     DagsterAssetNotFoundError,
     DagsterAuthenticationError,
@@ -263,10 +264,16 @@ class BaseProxyToDagsterOperator(BaseOperator):
 
     def wait_for_run(self, client: DagsterGraphQLClient, run: DagsterRun) -> DagsterRun:
         """Poll until the run ends: every 0.5s at first, then a quarter of the time waited so far,
-        capped at ``max_poll_interval`` (short runs finish promptly, long runs cost few requests)."""
-        started = time.monotonic()
+        capped at ``max_poll_interval`` (short runs finish promptly, long runs cost few requests).
+
+        The count starts again when the run leaves the queue and starts executing: a short run that
+        waited for the run queue and its worker's start-up is still seen within about 0.5 s of its end."""
+        since = time.monotonic()
+        executing = run.status not in WAITING_RUN_STATUSES
         while not run.finished:
-            elapsed = time.monotonic() - started
+            if not executing and run.status not in WAITING_RUN_STATUSES:
+                executing, since = True, time.monotonic()
+            elapsed = time.monotonic() - since
             time.sleep(min(max(0.5, elapsed / 4), self.max_poll_interval))
             run = client.get_run(run.run_id)
         return run

@@ -37,6 +37,8 @@ from airlift_components.in_airflow.dagster_queries import (
 
 #: Dagster run statuses after which a run never changes again.
 FINISHED_RUN_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
+#: A run not executing yet: in the run queue, or launched while its run worker starts.
+WAITING_RUN_STATUSES = frozenset({"QUEUED", "NOT_STARTED", "STARTING"})
 #: The implicit job that can run any selection of assets of a repository.
 IMPLICIT_ASSET_JOB = "__ASSET_JOB"
 

@@ -382,9 +382,9 @@ def overhead_sample(proxied: ProxiedTry) -> dict[str, float | int]:
         sample["dagster_created_to_started_s"] = round(
             dagster_run.start_time - proxied.dagster_run_created_s, 2
         )
-        # The operator's wait starts when launchRun answers, right after the run is created; what it
-        # waits beyond the run's end is its polling interval's lag (ours).
+        # The run is created during the launch request, so launch + wait ends at most this long after the
+        # run's end: the operator's polling lag (ours), an upper bound (the launch's part before creation).
         sample["polling_after_run_end_s"] = round(
-            summary.wait_s - (dagster_run.end_time - proxied.dagster_run_created_s), 2
+            summary.launch_s + summary.wait_s - (dagster_run.end_time - proxied.dagster_run_created_s), 2
         )
     return sample
