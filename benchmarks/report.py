@@ -290,7 +290,10 @@ OVERHEAD_PARTS = (
     ("median_launch_s", "operator: `launchRun` answering"),
     ("median_dagster_created_to_started_s", "Dagster: run created -> started"),
     ("median_wait_minus_run_s", "operator: waiting beyond the run's own time"),
-    ("median_polling_after_run_end_s", "operator: polling after the run ended (at most; its poll interval's lag)"),
+    (
+        "median_polling_after_run_end_s",
+        "operator: polling after the run ended (at most; its poll interval's lag)",
+    ),
     ("median_airflow_task_start_and_finish_s", "Airflow starting and finishing the task"),
     ("median_graphql_requests", "GraphQL requests per task"),
 )
