@@ -16,7 +16,7 @@ import requests
 import urllib3.connectionpool
 from dagster import DagsterEventType, DagsterInstance, Definitions, EventRecordsFilter, build_sensor_context
 
-# Each answer of dagster-airlift's idle ticker (``benchmarks.reference --idle-ticker``) is one stdout line
+# Each answer of dagster-airlift's side-by-side server (``benchmarks.reference --serve``) is one stdout line
 # starting with this marker (Dagster may print too).
 TICKER_MARK = "IDLE_TICK "
 

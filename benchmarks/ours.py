@@ -17,7 +17,8 @@ import os
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -262,41 +263,20 @@ def scenario_idle_tick_profile(
 ) -> dict[str, Any]:
     """4, profiled (Airflow 2, both packages): where an idle tick's time goes.
 
-    Ticks alternate ours, theirs, ours, ... (theirs in a ``benchmarks.reference --idle-ticker`` process),
+    Ticks alternate ours, theirs, ours, ... (theirs in a :func:`reference_server`),
     each split into time inside HTTP and the rest (client). Then the request each tick sent is replayed
     with plain ``requests`` from a fresh session, alternating: ours and theirs with basic auth, ours with
     the login cookie our sensor uses on Airflow 2, and Airflow's version endpoint (no auth, no database)
     as the floor of any request.
     """
-    with tempfile.TemporaryDirectory() as tmp:
-        truth_path = Path(tmp) / "truth.json"
-        truth_path.write_text(json.dumps({k: truth[k] for k in ("mapped_dag_ids", "mapped_task_id")}))
-        command = [str(REFERENCE_PYTHON), "-m", "benchmarks.reference", "--idle-ticker"]
-        command += ["--url", url, "--truth", str(truth_path)]
-        ticker = subprocess.Popen(
-            command,
-            cwd=Path(__file__).resolve().parent.parent,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        try:
-            _ticker_answer(ticker)
-            ours: list[dict[str, Any]] = []
-            theirs: list[dict[str, Any]] = []
-            for _ in range(rounds):
-                data, timings = timed_tick(defs, sensor_name(NAME), instance, cursor, counter)
-                cursor = data.cursor
-                ours.append(timings)
-                assert ticker.stdin is not None
-                ticker.stdin.write("tick\n")
-                ticker.stdin.flush()
-                theirs.append(_ticker_answer(ticker))
-        finally:
-            if ticker.stdin is not None:
-                ticker.stdin.close()
-            ticker.wait(timeout=120)
+    ours: list[dict[str, Any]] = []
+    theirs: list[dict[str, Any]] = []
+    with reference_server(url, truth) as ask:
+        for _ in range(rounds):
+            data, timings = timed_tick(defs, sensor_name(NAME), instance, cursor, counter)
+            cursor = data.cursor
+            ours.append(timings)
+            theirs.append(ask("tick"))
     sent = {"ours_basic_auth": ours[-1]["sent"][-1], "theirs_basic_auth": theirs[-1]["sent"][-1]}
     sent["ours_login_cookie"] = sent["ours_basic_auth"]
     sent["floor_version_endpoint"] = ("GET", "/api/v1/version", None)
@@ -346,13 +326,76 @@ def defs_client_is_airflow2(url: str) -> bool:
     return instance_for(url).client.api_version == "v1"
 
 
-def _ticker_answer(ticker: subprocess.Popen) -> Any:
-    """The next answer of the reference's idle ticker (its other output skipped)."""
-    assert ticker.stdout is not None
-    for line in ticker.stdout:
-        if line.startswith(TICKER_MARK):
-            return json.loads(line[len(TICKER_MARK) :])
-    raise RuntimeError(f"the dagster-airlift idle ticker stopped (exit code {ticker.wait(timeout=60)})")
+@contextmanager
+def reference_server(url: str, truth: dict[str, Any]) -> Iterator[Callable[[str], Any]]:
+    """dagster-airlift in its own venv and process (``benchmarks.reference --serve``), loaded and ready;
+    yields ``ask(command)``: send ``tick`` or ``load``, get the measurement it answers."""
+    with tempfile.TemporaryDirectory() as tmp:
+        truth_path = Path(tmp) / "truth.json"
+        truth_path.write_text(json.dumps({k: truth[k] for k in ("mapped_dag_ids", "mapped_task_id")}))
+        command = [str(REFERENCE_PYTHON), "-m", "benchmarks.reference", "--serve"]
+        command += ["--url", url, "--truth", str(truth_path)]
+        server = subprocess.Popen(
+            command,
+            cwd=Path(__file__).resolve().parent.parent,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert server.stdin is not None and server.stdout is not None
+
+        def answer() -> Any:
+            for line in server.stdout:
+                if line.startswith(TICKER_MARK):
+                    return json.loads(line[len(TICKER_MARK) :])
+            raise RuntimeError(f"the dagster-airlift server stopped (exit code {server.wait(timeout=60)})")
+
+        def ask(command: str) -> Any:
+            server.stdin.write(command + "\n")
+            server.stdin.flush()
+            return answer()
+
+        try:
+            answer()  # "ready"
+            yield ask
+        finally:
+            server.stdin.close()
+            server.wait(timeout=120)
+
+
+def scenario_uncached_load_side_by_side(
+    url: str, truth: dict[str, Any], counter: RequestCounter, rounds: int = 10
+) -> dict[str, Any]:
+    """1, side by side (Airflow 2, both packages): uncached definitions loads alternating ours, theirs,
+    theirs, ours, ... (theirs in a :func:`reference_server`), so that the Airflow's and the machine's
+    state hits both alike; each package's scenario 1 runs in its own process minutes apart."""
+    ours: list[tuple[float, int]] = []
+    theirs: list[tuple[float, int]] = []
+
+    def load_ours() -> None:
+        _, seconds, sent = measure(
+            lambda: build_defs_from_airflow_instance(
+                airflow_instance=instance_for(url), defs=Definitions(assets=mapped_assets(truth))
+            ),
+            counter,
+        )
+        ours.append((seconds, sent))
+
+    def load_theirs() -> None:
+        answer = ask("load")
+        theirs.append((answer["wall_s"], answer["requests"]))
+
+    with reference_server(url, truth) as ask:
+        for round_ in range(rounds):
+            for load in (load_ours, load_theirs) if round_ % 2 == 0 else (load_theirs, load_ours):
+                load()
+    return {
+        "note": "Uncached definitions loads (Python API) alternating ours/theirs on one Airflow 2, the order "
+        "swapped every round.",
+        "ours": summary([s[0] for s in ours], [s[1] for s in ours]),
+        "theirs": summary([s[0] for s in theirs], [s[1] for s in theirs]),
+    }
 
 
 def scenario_latency(url: str, samples: int, counter: RequestCounter) -> dict[str, Any]:
@@ -421,7 +464,8 @@ def run_scenarios(
     """Scenarios 1-4 and 7, or ``only`` one of "catch_up" (3 alone) and "latency" (5, ``latency_samples``).
 
     ``profile_idle_tick`` (default: on Airflow 2 when dagster-airlift's venv exists): scenario 4 profiled
-    side by side with dagster-airlift (:func:`scenario_idle_tick_profile`).
+    side by side with dagster-airlift (:func:`scenario_idle_tick_profile`), then scenario 1's uncached load
+    alternating with dagster-airlift's (:func:`scenario_uncached_load_side_by_side`).
 
     With ``out``, the results so far are written there after each scenario (a late failure keeps them).
     Every scenario's result carries the machine's load before and after it.
@@ -476,6 +520,10 @@ def run_scenarios(
             if only is None and profile_idle_tick:
                 result["idle_tick_profile"] = with_machine(
                     lambda: scenario_idle_tick_profile(url, truth, defs, instance, cursor, counter)
+                )
+                save()
+                result["uncached_defs_load_side_by_side"] = with_machine(
+                    lambda: scenario_uncached_load_side_by_side(url, truth, counter)
                 )
                 save()
     return result

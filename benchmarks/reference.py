@@ -10,7 +10,9 @@ check); imports nothing from airlift_components.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
@@ -23,12 +25,14 @@ from dagster._core.definitions.definitions_load_context import DefinitionsLoadCo
 from dagster._core.definitions.metadata.metadata_value import CodeLocationReconstructionMetadataValue
 from dagster._core.definitions.repository_definition.repository_definition import RepositoryLoadData
 from dagster._serdes import deserialize_value, serialize_value
+from dagster.components.core.component_tree import ComponentTree
 from dagster_airlift.core import (
     AirflowBasicAuthBackend,
     AirflowInstance,
     assets_with_task_mappings,
     build_defs_from_airflow_instance,
 )
+from dagster_airlift.core.components.airflow_instance.component import AirflowInstanceComponent
 from dagster_airlift.core.sensor.sensor_builder import AirflowPollingSensorCursor
 
 from benchmarks.harness import (
@@ -54,6 +58,7 @@ from benchmarks.machine import machine_facts
 NAME = "bench"
 SENSOR = f"{NAME}__airflow_dag_status_sensor"
 USERNAME = PASSWORD = "admin"
+PASSWORD_ENV = "AIRLIFT_BENCH_REF_AIRFLOW_PASSWORD"
 # What dagster-airlift 0.29.27 is expected to emit, from its source: its sensor lists DAG runs with
 # `states=["success"]` only (AirflowInstance.get_dag_runs_batch) and, per such run, the successful task
 # instances of mapped tasks; every event is a materialization. So: successful runs, and mapped tasks
@@ -127,6 +132,69 @@ def cached_load(url: str, truth: dict[str, Any], counter: RequestCounter, repeat
     )
 
 
+def component(url: str, truth: dict[str, Any]) -> AirflowInstanceComponent:
+    """dagster-airlift's YAML component (as its ``defs.yaml`` would declare it, the password from an env
+    var as its docs show) with the same task mappings as ours."""
+    os.environ[PASSWORD_ENV] = PASSWORD
+    return AirflowInstanceComponent.resolve_from_dict(
+        {
+            "name": NAME,
+            "auth": {
+                "type": "basic_auth",
+                "webserver_url": url,
+                "username": USERNAME,
+                "password": "{{ env." + PASSWORD_ENV + " }}",
+            },
+            "mappings": [
+                {
+                    "dag_id": dag_id,
+                    "task_mappings": [
+                        {
+                            "task_id": truth["mapped_task_id"],
+                            "assets": [{"spec": {"key": "/".join(mapped_asset_key(dag_id))}}],
+                        }
+                    ],
+                }
+                for dag_id in truth["mapped_dag_ids"]
+            ],
+        }
+    )
+
+
+def cached_load_component(
+    url: str, truth: dict[str, Any], counter: RequestCounter, repeats: int, state: Path
+) -> dict[str, Any]:
+    """2a. The component's definitions from its defs state (written once, as ``dg utils
+    refresh-defs-state`` does; not timed), each load building from that state alone: what
+    ``benchmarks.ours`` measures for our component."""
+    _, write_s, write_requests = measure(
+        lambda: asyncio.run(component(url, truth).write_state_to_path(state)), counter
+    )
+    # Its build_defs_from_state also loads the components in its folder (the test tree's folder is the
+    # working directory): an empty folder, as a defs.yaml alone in its own would be.
+    folder = state.parent / "component_folder"
+    folder.mkdir()
+    before = Path.cwd()
+    os.chdir(folder)
+    try:
+        context = ComponentTree.for_test().load_context
+
+        def load_from_state() -> Definitions:
+            return component(url, truth).build_defs_from_state(context, state)
+
+        samples = [measure(load_from_state, counter) for _ in range(repeats)]
+    finally:
+        os.chdir(before)
+    return summary(
+        [s[1] for s in samples],
+        [s[2] for s in samples],
+        mechanism="YAML component: defs state written once (write_state_to_path), loads from it "
+        "(build_defs_from_state)",
+        state_write_s=round(write_s, 4),
+        state_write_requests=write_requests,
+    )
+
+
 def scenario_catch_up(
     truth: dict[str, Any], counter: RequestCounter, instance: DagsterInstance, defs: Definitions
 ) -> tuple[dict[str, Any], str]:
@@ -154,10 +222,11 @@ def idle_tick(
     return summary([s[0] for s in samples], [s[1] for s in samples], events_emitted=emitted)
 
 
-def idle_ticker(url: str, truth: dict[str, Any]) -> None:
-    """Serve idle ticks for the interleaved profile in ``benchmarks.ours``: after the definitions load,
-    answer ``ready``; then one tick per ``tick`` line on stdin, answered with its timings as JSON
-    (``benchmarks.harness.timed_tick``); stop at ``quit`` or end of input. The cursor starts at now:
+def serve_side_by_side(url: str, truth: dict[str, Any]) -> None:
+    """Serve the interleaved measurements of ``benchmarks.ours``: after one definitions load, answer
+    ``ready``; then per stdin line ``tick`` one idle tick, answered with its timings as JSON
+    (``benchmarks.harness.timed_tick``), and per ``load`` one uncached definitions load, answered with
+    its wall time and requests; stop at anything else or end of input. The cursor starts at now:
     dagster-airlift's cursor is only a time window, so this is its idle tick after any catch-up."""
     counter = RequestCounter()
     defs = resolve(load(url, truth))
@@ -165,11 +234,16 @@ def idle_ticker(url: str, truth: dict[str, Any]) -> None:
     with tempfile.TemporaryDirectory() as tmp, DagsterInstance.local_temp(tmp) as instance:
         print(TICKER_MARK + json.dumps("ready"), flush=True)
         for line in sys.stdin:
-            if line.strip() != "tick":
+            command = line.strip()
+            if command == "tick":
+                data, timings = timed_tick(defs, SENSOR, instance, cursor, counter)
+                cursor = data.cursor
+                print(TICKER_MARK + json.dumps(timings), flush=True)
+            elif command == "load":
+                _, seconds, sent = measure(lambda: load(url, truth), counter)
+                print(TICKER_MARK + json.dumps({"wall_s": seconds, "requests": sent}), flush=True)
+            else:
                 break
-            data, timings = timed_tick(defs, SENSOR, instance, cursor, counter)
-            cursor = data.cursor
-            print(TICKER_MARK + json.dumps(timings), flush=True)
 
 
 def main() -> None:
@@ -181,12 +255,14 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     parser.add_argument("--latency-samples", type=int, default=0, help="not measured for dagster-airlift")
     parser.add_argument(
-        "--idle-ticker", action="store_true", help="serve idle ticks on stdin/stdout (benchmarks.ours)"
+        "--serve",
+        action="store_true",
+        help="serve idle ticks and uncached loads on stdin/stdout (benchmarks.ours)",
     )
     args = parser.parse_args()
     truth = json.loads(Path(args.truth).read_text())
-    if args.idle_ticker:
-        idle_ticker(args.url, truth)
+    if args.serve:
+        serve_side_by_side(args.url, truth)
         return
     if args.out is None:
         parser.error("--out is required")
@@ -209,6 +285,10 @@ def main() -> None:
     result["cached_load_reconstruction"] = with_machine(
         lambda: cached_load(args.url, truth, counter, args.repeats)
     )
+    with tempfile.TemporaryDirectory() as tmp:
+        result["cached_load_component_defs_state"] = with_machine(
+            lambda: cached_load_component(args.url, truth, counter, args.repeats, Path(tmp) / "state")
+        )
     save()
     defs = resolve(load(args.url, truth))
     with tempfile.TemporaryDirectory() as tmp:

@@ -81,10 +81,9 @@ def table(columns: list[tuple[str, dict[str, Any]]], overhead: dict[str, Any], r
     row("1. peering only (no mappings)", "refresh_peering_only")
     row("1. uncached definitions load (Python API)", "uncached_defs_load", "refresh (uncached defs load)")
     row(
-        "2a. cached load: ours, YAML component from its defs state; theirs, reconstruction metadata",
+        "2a. cached load: the YAML component from its defs state (`dg utils refresh-defs-state` wrote it)",
         "cached_load_component_defs_state",
-        "cached_load_component_defs_state_vs_their_reconstruction",
-        "cached_load_reconstruction",
+        "cached_load_component_defs_state",
     )
     row(
         "2b. cached load: both by reconstruction metadata (Python API, what run workers do)",
@@ -250,10 +249,26 @@ def _run_tables(results: dict[str, dict[str, Any]], overhead: dict[str, Any]) ->
             table(columns, {}, data.get("ratios_ours_over_dagster_airlift", {})),
             identity_table(columns),
         ]
+        side_by_side = data.get("ours", {}).get("uncached_defs_load_side_by_side")
+        if side_by_side:
+            parts.append(uncached_load_side_by_side(side_by_side, data["airflow_version"]))
         profile = data.get("ours", {}).get("idle_tick_profile")
         if profile:
             parts.append(idle_tick_profile(profile, data["airflow_version"]))
     return parts
+
+
+def uncached_load_side_by_side(measured: dict[str, Any], airflow_version: str) -> str:
+    """Scenario 1's uncached load alternating both packages (``uncached_defs_load_side_by_side`` in the
+    JSON), the source of the table's ratio for that row."""
+    ours, theirs = measured["ours"], measured["theirs"]
+    return (
+        f"Uncached definitions load alternating ours and theirs on the same Airflow {airflow_version} "
+        f"(`uncached_defs_load_side_by_side` in the JSON: {ours['samples']} loads each, the order swapped "
+        f"every round; load {_load(measured)}; the table's ratio for that row comes from here, each "
+        f"package's own row from its scenarios run minutes apart): ours {_time(ours)}; dagster-airlift "
+        f"{_time(theirs)}."
+    )
 
 
 def idle_tick_profile(profile: dict[str, Any], airflow_version: str) -> str:

@@ -79,6 +79,31 @@ from airlift_components.in_airflow.zero_code_relay import (
 PARTITION_TAG = "dagster/partition"
 
 
+class RunPollSchedule:
+    """How long the proxy operator waits before asking for a run's status again: 0.5 s at first, then a
+    quarter of the time waited so far, capped at ``max_interval``. The count starts again when the run
+    leaves the queue (:data:`WAITING_RUN_STATUSES`) and starts executing, so a short run that waited for
+    the run queue and its worker's start-up is still seen within about 0.5 s of its end.
+
+    >>> schedule = RunPollSchedule(max_interval=10.0, status="QUEUED", now=0.0)
+    >>> schedule.next_delay("QUEUED", now=8.0)
+    2.0
+    >>> schedule.next_delay("STARTED", now=8.5)
+    0.5
+    """
+
+    def __init__(self, max_interval: float, status: str, now: float) -> None:
+        self.max_interval = max_interval
+        self.executing = status not in WAITING_RUN_STATUSES
+        self.since = now
+
+    def next_delay(self, status: str, now: float) -> float:
+        """Seconds to sleep before the next status request, given the last status seen at ``now``."""
+        if not self.executing and status not in WAITING_RUN_STATUSES:
+            self.executing, self.since = True, now
+        return min(max(0.5, (now - self.since) / 4), self.max_interval)
+
+
 class BaseProxyToDagsterOperator(BaseOperator):
     """Shared by the task- and DAG-level proxy operators. Subclass one of those, not this.
 
@@ -263,18 +288,11 @@ class BaseProxyToDagsterOperator(BaseOperator):
         return run
 
     def wait_for_run(self, client: DagsterGraphQLClient, run: DagsterRun) -> DagsterRun:
-        """Poll until the run ends: every 0.5s at first, then a quarter of the time waited so far,
-        capped at ``max_poll_interval`` (short runs finish promptly, long runs cost few requests).
-
-        The count starts again when the run leaves the queue and starts executing: a short run that
-        waited for the run queue and its worker's start-up is still seen within about 0.5 s of its end."""
-        since = time.monotonic()
-        executing = run.status not in WAITING_RUN_STATUSES
+        """Poll until the run ends, as :class:`RunPollSchedule` spaces the requests (short runs are seen
+        promptly after a queue wait, long runs cost few requests)."""
+        schedule = RunPollSchedule(self.max_poll_interval, run.status, time.monotonic())
         while not run.finished:
-            if not executing and run.status not in WAITING_RUN_STATUSES:
-                executing, since = True, time.monotonic()
-            elapsed = time.monotonic() - since
-            time.sleep(min(max(0.5, elapsed / 4), self.max_poll_interval))
+            time.sleep(schedule.next_delay(run.status, time.monotonic()))
             run = client.get_run(run.run_id)
         return run
 
